@@ -1,0 +1,42 @@
+"""triochat: a structured-concurrency group chat toolkit for Trio.
+
+The public API lives here; everything in underscore modules is private.
+"""
+
+from ._broadcaster import (
+    HandlerContext as HandlerContext,
+)
+from ._broadcaster import (
+    MessageHandler as MessageHandler,
+)
+from ._broadcaster import (
+    Middleware as Middleware,
+)
+from ._config import ServerConfig as ServerConfig
+from ._server import (
+    ChatServer as ChatServer,
+)
+from ._server import (
+    Listener as Listener,
+)
+from ._server import (
+    ServerStatistics as ServerStatistics,
+)
+from ._server import (
+    open_chat_server as open_chat_server,
+)
+from ._version import __version__ as __version__
+from .protocol.events import ChatMessage as ChatMessage
+
+__all__ = [
+    "ChatMessage",
+    "ChatServer",
+    "HandlerContext",
+    "Listener",
+    "MessageHandler",
+    "Middleware",
+    "ServerConfig",
+    "ServerStatistics",
+    "__version__",
+    "open_chat_server",
+]

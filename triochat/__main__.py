@@ -1,0 +1,5 @@
+"""``python -m triochat``: the command line."""
+
+from .cli import run
+
+run()

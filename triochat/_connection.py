@@ -1,0 +1,65 @@
+"""One client connection as the runtime sees it: plain data plus its outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import trio
+
+from ._outbox import Outbox
+from .protocol.events import Event
+
+Encoder = Callable[[Event], bytes]
+"""A wire format: turns an event into the bytes one client receives."""
+
+
+class Connection:
+    """A connected client, logged in or not.
+
+    ``wire`` encodes events for this client; connections with the same
+    ``wire`` get the very same bytes for a broadcast, built once.  ``scope``
+    wraps the connection's reader: cancelling it (:meth:`kick`,
+    :meth:`finish`) ends the session, after which the connection announces its
+    leave and drains its outbox.
+    """
+
+    outbox: Outbox
+    """Set right after construction, before the connection is used."""
+
+    __slots__ = (
+        "echo",
+        "leave_reason",
+        "name",
+        "outbox",
+        "peer",
+        "registered",
+        "room",
+        "scope",
+        "transport",
+        "wire",
+    )
+
+    def __init__(self, *, peer: str, transport: str, wire: Encoder, echo: bool) -> None:
+        self.peer = peer
+        self.transport = transport
+        self.wire = wire
+        self.echo = echo
+        self.name = ""
+        self.room: str | None = None
+        self.registered = False
+        """True once the connection holds a name in the hub."""
+        self.leave_reason: str | None = None
+        self.scope = trio.CancelScope()
+
+    def kick(self, reason: str) -> None:
+        """End this connection because of *reason* (shown to the others)."""
+        if self.leave_reason is None:
+            self.leave_reason = reason
+        self.scope.cancel()
+
+    def send(self, event: Event) -> bool:
+        """Encode *event* for this connection alone and queue it."""
+        return self.outbox.push(self.wire(event))
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.name or '(login)'} {self.transport} {self.peer}>"

@@ -1,0 +1,138 @@
+"""The per-connection outbox: every byte a connection writes goes through it.
+
+:meth:`Outbox.push` is synchronous and never waits for the client.  When
+nothing is queued it hands the bytes straight to the stream's non-blocking
+send (if the stream has one); whatever the kernel does not take is queued, and
+a writer task, started on demand in the connection's nursery, drains the queue
+in batches (many queued messages become one ``send_all``) under a
+``trio.move_on_after`` deadline.  A queue over its byte limit, a missed
+deadline or a broken stream *fails* the outbox: its queue is dropped, its
+``failure`` says why, and its ``on_fail`` callback disconnects the client.
+Nobody else is affected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import trio
+
+SLOW_OVERFLOW = "too slow: outbox overflow"
+SLOW_DEADLINE = "too slow: send deadline missed"
+CONNECTION_LOST = "connection lost"
+
+
+class SendNowait(Protocol):
+    """A stream's optional non-blocking send: returns the bytes written."""
+
+    def __call__(self, data: bytes, /) -> int: ...
+
+
+class Outbox:
+    """Ordered, bounded outgoing bytes of one connection."""
+
+    __slots__ = (
+        "_chunks",
+        "_nursery",
+        "_send_nowait",
+        "_stream",
+        "draining",
+        "failure",
+        "limit",
+        "on_fail",
+        "queued",
+        "sealed",
+        "send_timeout",
+    )
+
+    def __init__(
+        self,
+        stream: trio.abc.SendStream,
+        nursery: trio.Nursery,
+        *,
+        limit: int,
+        send_timeout: float,
+        on_fail: Callable[[str], None],
+    ) -> None:
+        self._stream = stream
+        self._send_nowait: SendNowait | None = getattr(stream, "send_nowait", None)
+        self._nursery = nursery
+        self._chunks: list[bytes] = []
+        self.limit = limit
+        self.send_timeout = send_timeout
+        self.on_fail = on_fail
+        self.queued = 0
+        """Bytes waiting for the writer task."""
+        self.draining = False
+        """True while a writer task owns the stream."""
+        self.sealed = False
+        """No more pushes are accepted (the connection is ending)."""
+        self.failure: str | None = None
+        """Why the outbox failed, or ``None``."""
+
+    def push(self, data: bytes) -> bool:
+        """Queue *data* to be written after everything pushed before it.
+
+        Returns ``False`` if the bytes were not accepted because the outbox is
+        sealed or failed (possibly by this very push).
+        """
+        if self.sealed:
+            return False
+        if self.draining:
+            self._chunks.append(data)
+            self.queued += len(data)
+            if self.queued > self.limit:
+                self.fail(SLOW_OVERFLOW)
+                return False
+            return True
+        if self._send_nowait is not None:
+            try:
+                sent = self._send_nowait(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self.fail(CONNECTION_LOST)
+                return False
+            if sent == len(data):
+                return True
+            data = data[sent:]
+        self._chunks.append(data)
+        self.queued = len(data)
+        if self.queued > self.limit:
+            self.fail(SLOW_OVERFLOW)
+            return False
+        self.draining = True
+        self._nursery.start_soon(self._drain)
+        return True
+
+    def seal(self) -> None:
+        """Accept no more pushes; what is queued is still written."""
+        self.sealed = True
+
+    def fail(self, reason: str) -> None:
+        """Drop the queue, refuse further pushes and report *reason* once."""
+        if self.failure is not None:
+            return
+        self.failure = reason
+        self.sealed = True
+        self._chunks.clear()
+        self.queued = 0
+        self.on_fail(reason)
+
+    async def _drain(self) -> None:
+        try:
+            while self._chunks and self.failure is None:
+                # Everything queued so far leaves in one send; pushes made
+                # meanwhile count against the limit again from zero.
+                chunks = self._chunks
+                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                self._chunks = []
+                self.queued = 0
+                with trio.move_on_after(self.send_timeout) as deadline:
+                    await self._stream.send_all(data)
+                if deadline.cancelled_caught:
+                    self.fail(SLOW_DEADLINE)
+                    return
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.fail(CONNECTION_LOST)
+        finally:
+            self.draining = False

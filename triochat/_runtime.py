@@ -1,0 +1,123 @@
+"""The state of one running server, and the life of one connection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from ._broadcaster import Broadcaster, ConnectionRequest, Leave, Middleware, Request, Stats
+from ._config import ServerConfig
+from ._connection import Connection, Encoder
+from ._hub import Hub
+from ._outbox import CONNECTION_LOST, Outbox
+
+log = logging.getLogger("triochat.server")
+
+Session = Callable[["Runtime", Connection, trio.abc.Stream], Awaitable[None]]
+"""A transport's session: log the user in and run until the connection ends."""
+
+
+class Runtime:
+    """Everything one run of a server owns, passed explicitly (no globals)."""
+
+    def __init__(self, config: ServerConfig, chain: list[Middleware]) -> None:
+        self.config = config
+        self.hub: Hub[Connection] = Hub(config.rooms, max_rooms=config.max_rooms)
+        self.connections: set[Connection] = set()
+        self.stats = Stats()
+        self.inbound_send, self.inbound_receive = trio.open_memory_channel[Request](config.inbound_capacity)
+        self.broadcaster = Broadcaster(
+            hub=self.hub,
+            connections=self.connections,
+            chain=chain,
+            config=config,
+            stats=self.stats,
+        )
+        self.nursery: trio.Nursery | None = None
+        """Where connection tasks run; set while the server accepts clients."""
+
+    @property
+    def stopping(self) -> bool:
+        """True once the server has begun to shut down."""
+        return self.broadcaster.stopping
+
+    async def request(self, conn: Connection, command: ConnectionRequest) -> None:
+        """Queue a request from *conn* for the broadcaster (waits if the queue is full)."""
+        await self.inbound_send.send((conn, command))
+
+    def spawn(
+        self,
+        stream: trio.abc.Stream,
+        *,
+        peer: str,
+        transport: str,
+        wire: Encoder,
+        session: Session,
+        echo: bool,
+    ) -> bool:
+        """Start a task serving *stream*; ``False`` if the server cannot take it."""
+        nursery = self.nursery
+        if nursery is None or self.stopping:
+            return False
+        if len(self.connections) >= self.config.max_connections:
+            return False
+        conn = Connection(peer=peer, transport=transport, wire=wire, echo=echo)
+        self.connections.add(conn)
+        nursery.start_soon(self._run_connection, conn, stream, session)
+        return True
+
+    async def _run_connection(self, conn: Connection, stream: trio.abc.Stream, session: Session) -> None:
+        config = self.config
+        try:
+            async with trio.open_nursery() as writers:
+                conn.outbox = outbox = Outbox(
+                    stream,
+                    writers,
+                    limit=config.outbox_limit,
+                    send_timeout=config.send_timeout,
+                    on_fail=self._outbox_failed(conn),
+                )
+                try:
+                    with conn.scope:
+                        await session(self, conn, stream)
+                finally:
+                    if conn.registered:
+                        # The broadcaster seals the outbox when it handles the
+                        # leave, after every reply still queued for this user.
+                        await self._leave(conn)
+                    outbox.seal()
+                # Leaving this block waits for the writer to drain what is queued.
+        except Exception:
+            # A fault in the server's own code, never a client's doing: log it,
+            # drop this connection, keep serving everyone else.
+            log.exception("connection %r failed", conn)
+        finally:
+            self.connections.discard(conn)
+            await trio.aclose_forcefully(stream)
+
+    def _outbox_failed(self, conn: Connection) -> Callable[[str], None]:
+        def failed(reason: str) -> None:
+            if reason != CONNECTION_LOST:
+                self.stats.slow_disconnects += 1
+                log.info("disconnecting %r: %s", conn, reason)
+                conn.kick(reason)
+            else:
+                conn.scope.cancel()
+
+        return failed
+
+    async def _leave(self, conn: Connection) -> None:
+        # Must reach the broadcaster even while this task is being cancelled,
+        # or the name would stay taken; bounded in case the broadcaster hangs.
+        done = trio.Event()
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + self.config.grace_period
+            try:
+                await self.inbound_send.send((conn, Leave(done)))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            await done.wait()
+        if scope.cancelled_caught:
+            log.error("could not announce that %r left: the broadcaster did not respond", conn)

@@ -1,0 +1,90 @@
+"""The sans-I/O chat protocol: names, line framing, commands and text rendering.
+
+Nothing in this package performs I/O or imports trio; it turns bytes into
+events and events into bytes, with explicit size limits, and is tested on its
+own.  The transports in :mod:`triochat.transports` drive it.
+"""
+
+from .commands import (
+    Action as Action,
+)
+from .commands import (
+    Command as Command,
+)
+from .commands import (
+    CommandError as CommandError,
+)
+from .commands import (
+    Help as Help,
+)
+from .commands import (
+    JoinRoom as JoinRoom,
+)
+from .commands import (
+    ListRooms as ListRooms,
+)
+from .commands import (
+    Nick as Nick,
+)
+from .commands import (
+    PrivateMessage as PrivateMessage,
+)
+from .commands import (
+    Quit as Quit,
+)
+from .commands import (
+    Say as Say,
+)
+from .commands import (
+    Who as Who,
+)
+from .commands import (
+    parse_command as parse_command,
+)
+from .lines import (
+    InvalidUtf8 as InvalidUtf8,
+)
+from .lines import (
+    Line as Line,
+)
+from .lines import (
+    LineDecoder as LineDecoder,
+)
+from .lines import (
+    LineEvent as LineEvent,
+)
+from .lines import (
+    LineTooLong as LineTooLong,
+)
+from .lines import (
+    encode_line as encode_line,
+)
+from .names import (
+    MAX_NAME_LENGTH as MAX_NAME_LENGTH,
+)
+from .names import (
+    name_problem as name_problem,
+)
+
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "Action",
+    "Command",
+    "CommandError",
+    "Help",
+    "InvalidUtf8",
+    "JoinRoom",
+    "Line",
+    "LineDecoder",
+    "LineEvent",
+    "LineTooLong",
+    "ListRooms",
+    "Nick",
+    "PrivateMessage",
+    "Quit",
+    "Say",
+    "Who",
+    "encode_line",
+    "name_problem",
+    "parse_command",
+]

@@ -1,0 +1,69 @@
+"""The TCP line transport's wire format: events as ``\\r\\n``-terminated text."""
+
+from __future__ import annotations
+
+from . import text
+from .events import (
+    ChatMessage,
+    Error,
+    Event,
+    Goodbye,
+    HelpText,
+    Joined,
+    Left,
+    NameChanged,
+    Notice,
+    PrivateChat,
+    Renamed,
+    RoomEntered,
+    RoomList,
+    Welcome,
+    WhoList,
+)
+from .lines import encode_line
+
+
+def event_text(event: Event) -> str:
+    """The text of *event* as a line-protocol user reads it (no line end)."""
+    if isinstance(event, ChatMessage):
+        if event.action:
+            return text.action(event.sender, event.content)
+        return text.chat(event.sender, event.content)
+    if isinstance(event, PrivateChat):
+        if event.outgoing:
+            return text.private_out(event.target, event.content)
+        return text.private_in(event.sender, event.content)
+    if isinstance(event, Joined):
+        if event.login:
+            return text.joined_chat(event.name)
+        return text.joined_room(event.name, event.room)
+    if isinstance(event, Left):
+        if event.logout:
+            return text.left_chat(event.name, event.reason)
+        return text.left_room(event.name, event.room)
+    if isinstance(event, Renamed):
+        return text.renamed(event.old, event.new)
+    if isinstance(event, RoomEntered):
+        return text.notice(f"you are in #{event.room} with {len(event.names)}: {', '.join(event.names)}")
+    if isinstance(event, WhoList):
+        return text.who(event.room, event.names)
+    if isinstance(event, RoomList):
+        return text.rooms(event.rooms)
+    if isinstance(event, Welcome):
+        return text.welcome(event.name)
+    if isinstance(event, Goodbye):
+        return text.goodbye(event.name)
+    if isinstance(event, NameChanged):
+        return text.notice(f"you are now known as {event.name}")
+    if isinstance(event, Notice):
+        return text.notice(event.text)
+    if isinstance(event, Error):
+        return text.error(event.text)
+    if isinstance(event, HelpText):
+        return "\r\n".join(event.lines)
+    raise TypeError(f"not an event: {event!r}")
+
+
+def encode_event(event: Event) -> bytes:
+    """Encode *event* as one or more lines of the line protocol."""
+    return encode_line(event_text(event))

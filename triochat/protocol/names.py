@@ -1,0 +1,26 @@
+"""Validation of user and room names."""
+
+from __future__ import annotations
+
+import re
+
+MAX_NAME_LENGTH = 32
+"""The longest user or room name, in characters."""
+
+_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+def name_problem(name: str, *, what: str = "name") -> str | None:
+    """Say what is wrong with *name*, or return ``None`` when it is valid.
+
+    A valid name is 1 to :data:`MAX_NAME_LENGTH` characters of ASCII letters,
+    digits, ``_``, ``-`` or ``.``.  *what* names the thing in the message
+    ("name", "room name").
+    """
+    if not name:
+        return f"{what} must not be empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"{what} is longer than {MAX_NAME_LENGTH} characters"
+    if not _NAME_RE.fullmatch(name):
+        return f"{what} may only contain letters, digits, '_', '-' and '.'"
+    return None

@@ -1,0 +1,1 @@
+"""Transports: the byte streams and listeners the server runs on."""

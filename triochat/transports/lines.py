@@ -1,0 +1,142 @@
+"""One session of the TCP line protocol, over any byte stream.
+
+The session logs the user in (banner, ``Enter your name:``, a retry on an
+invalid or taken name), then reads lines and sends each command to the
+broadcaster.  After login even the answers to purely local mistakes (an
+unknown command, an over-long line) go through the broadcaster, so a user
+always gets answers in the order of their input.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from .._broadcaster import LOGIN, Reply
+from .._connection import Connection
+from .._runtime import Runtime
+from .._version import __version__
+from ..protocol import commands, linewire, text
+from ..protocol.events import Error, HelpText, Welcome
+from ..protocol.lines import InvalidUtf8, Line, LineDecoder, LineEvent, LineTooLong, encode_line
+from ..protocol.names import name_problem
+
+RECEIVE_SIZE = 16384
+
+
+class _LineReader:
+    """Lines from a stream; framing errors are answered as they are found."""
+
+    __slots__ = ("_conn", "_decoder", "_pending", "_runtime", "_stream", "logged_in")
+
+    def __init__(self, stream: trio.abc.ReceiveStream, conn: Connection, runtime: Runtime) -> None:
+        self._stream = stream
+        self._conn = conn
+        self._runtime = runtime
+        self._decoder = LineDecoder(runtime.config.max_line_bytes)
+        self._pending: list[LineEvent] = []
+        self.logged_in = False
+
+    async def next(self) -> str | None:
+        """The next line, or ``None`` when the peer closed or reset."""
+        while True:
+            while self._pending:
+                event = self._pending.pop(0)
+                if isinstance(event, Line):
+                    return event.text
+                if isinstance(event, LineTooLong):
+                    await self._error("line_too_long", f"line longer than {event.limit} bytes; discarded")
+                elif isinstance(event, InvalidUtf8):
+                    await self._error("invalid_utf8", "line is not valid UTF-8; discarded")
+            try:
+                data = await self._stream.receive_some(RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return None
+            if not data:
+                return None
+            self._pending = self._decoder.feed(data)
+
+    async def _error(self, code: str, message: str) -> None:
+        if self.logged_in:
+            await self._runtime.request(self._conn, Reply(Error(code, message)))
+        else:
+            self._conn.outbox.push(encode_line(text.error(message)))
+
+
+def banner(runtime: Runtime) -> str:
+    """The first line a line-protocol client reads."""
+    return runtime.config.banner or f"triochat {__version__}: a Trio group chat."
+
+
+async def _login(runtime: Runtime, conn: Connection, reader: _LineReader) -> bool:
+    """Ask for a name until a free, valid one is given; ``False`` if the peer left."""
+    push = conn.outbox.push
+    prompt = encode_line(text.PROMPT_NAME)
+    push(encode_line(banner(runtime)))
+    push(prompt)
+    while True:
+        line = await reader.next()
+        if line is None:
+            return False
+        name = line.strip()
+        if not name:
+            push(prompt)
+            continue
+        if name in ("QUIT", "/quit"):
+            push(encode_line(text.goodbye("stranger")))
+            return False
+        problem = name_problem(name)
+        if problem is not None:
+            push(encode_line(text.error(f"invalid name: {problem}")))
+            push(prompt)
+            continue
+        # Check and claim in one synchronous call: no other task can slip in.
+        if runtime.stopping or not runtime.hub.reserve(name, conn):
+            push(encode_line(text.error(f"the name {name} is taken, try another")))
+            push(prompt)
+            continue
+        conn.registered = True
+        return True
+
+
+async def run_line_session(runtime: Runtime, conn: Connection, stream: trio.abc.Stream) -> None:
+    """Log in and chat until the user quits, the peer goes, or the scope ends."""
+    config = runtime.config
+    reader = _LineReader(stream, conn, runtime)
+    with trio.move_on_after(config.login_timeout) as login_deadline:
+        if not await _login(runtime, conn, reader):
+            return
+    if login_deadline.cancelled_caught:
+        conn.outbox.push(
+            encode_line(text.error(f"login timed out after {config.login_timeout:g} s; closing"))
+        )
+        return
+
+    conn.outbox.push(linewire.encode_event(Welcome(conn.name)))
+    reader.logged_in = True
+    await runtime.request(conn, LOGIN)
+
+    idle = config.idle_timeout
+    while True:
+        if idle is None:
+            line = await reader.next()
+        else:
+            line = None
+            with trio.move_on_after(idle) as idle_deadline:
+                line = await reader.next()
+            if idle_deadline.cancelled_caught:
+                conn.leave_reason = "idle"
+                await runtime.request(conn, Reply(Error("idle", f"idle for {idle:g} s; closing")))
+                return
+        if line is None:
+            return
+        command = commands.parse_command(line)
+        if command is None:
+            continue
+        if isinstance(command, commands.CommandError):
+            await runtime.request(conn, Reply(Error("bad_command", command.message)))
+        elif isinstance(command, commands.Help):
+            await runtime.request(conn, Reply(HelpText(commands.HELP_LINES)))
+        else:
+            await runtime.request(conn, command)
+            if isinstance(command, commands.Quit):
+                return
