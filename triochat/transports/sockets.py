@@ -33,7 +33,7 @@ class SocketStream(trio.abc.HalfCloseableStream):
     what the kernel will take right now and never waits.
     """
 
-    __slots__ = ("_closed", "_sending", "socket")
+    __slots__ = ("_closed", "_eof_sent", "_sending", "socket")
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -41,6 +41,7 @@ class SocketStream(trio.abc.HalfCloseableStream):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.socket = sock
         self._closed = False
+        self._eof_sent = False
         self._sending = False
 
     def send_nowait(self, data: bytes | memoryview) -> int:
@@ -60,6 +61,8 @@ class SocketStream(trio.abc.HalfCloseableStream):
         self._sending = True
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
+            if self._closed or self._eof_sent:
+                raise trio.ClosedResourceError("stream is closed for sending")
             view = memoryview(data)
             sent_any = False
             while view:
@@ -106,6 +109,7 @@ class SocketStream(trio.abc.HalfCloseableStream):
         await trio.lowlevel.checkpoint()
         if self._closed:
             raise trio.ClosedResourceError("stream is closed")
+        self._eof_sent = True
         with contextlib.suppress(OSError):
             self.socket.shutdown(socket.SHUT_WR)
 

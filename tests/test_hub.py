@@ -1,0 +1,55 @@
+import pytest
+
+from triochat._hub import Hub, RoomLimitReached
+
+
+class M:
+    def __init__(self) -> None:
+        self.name = ""
+        self.room: str | None = None
+
+
+def test_names_are_unique_and_released_only_by_their_owner() -> None:
+    hub: Hub[M] = Hub()
+    a, b = M(), M()
+    assert hub.reserve("x", a)
+    assert not hub.reserve("x", b)
+    b.name = "x"  # b pretends; releasing it must not free a's name
+    hub.release(b)
+    assert hub.find("x") is a
+    hub.release(a)
+    assert hub.find("x") is None
+    assert hub.reserve("x", b)
+
+
+def test_rooms_permanent_and_created_on_demand() -> None:
+    hub: Hub[M] = Hub(("lobby", "help"), max_rooms=3)
+    a, b = M(), M()
+    hub.reserve("a", a)
+    hub.reserve("b", b)
+    assert hub.enter(a, hub.default_room) is None
+    assert hub.default_room == "lobby"
+    assert hub.enter(a, "dev") == "lobby"
+    assert list(hub.members("dev")) == [a]
+    with pytest.raises(RoomLimitReached):
+        hub.enter(b, "another")
+    assert b.room is None
+    hub.enter(b, "lobby")
+    assert hub.enter(a, "help") == "dev"
+    assert [r for r, _ in hub.room_counts()] == ["lobby", "help"]  # dev vanished when empty
+    assert hub.room_counts() == [("lobby", 1), ("help", 1)]
+    assert hub.release(a) == "help"
+    assert hub.room_counts() == [("lobby", 1), ("help", 0)]
+
+
+def test_rename() -> None:
+    hub: Hub[M] = Hub()
+    a, b = M(), M()
+    hub.reserve("a", a)
+    hub.reserve("b", b)
+    assert not hub.rename(a, "b")
+    assert hub.rename(a, "c")
+    assert a.name == "c"
+    assert hub.find("a") is None
+    assert hub.find("c") is a
+    assert hub.name_count == 2

@@ -1,0 +1,143 @@
+import socket
+
+import pytest
+import trio
+import trio.testing
+
+from triochat._outbox import CONNECTION_LOST, SLOW_DEADLINE, SLOW_OVERFLOW, Outbox
+from triochat.transports.sockets import SocketStream
+
+
+class FakeStream(trio.abc.SendStream):
+    """Takes at most *accept_now* bytes per send_nowait; send_all waits for a gate."""
+
+    def __init__(self, accept_now: int) -> None:
+        self.accept_now = accept_now
+        self.written = bytearray()
+        self.sends: list[bytes] = []
+        self.gate = trio.Event()
+        self.broken = False
+
+    def send_nowait(self, data: bytes) -> int:
+        if self.broken:
+            raise trio.BrokenResourceError
+        taken = data[: self.accept_now]
+        self.written += taken
+        return len(taken)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.gate.wait()
+        self.sends.append(bytes(data))
+        self.written += data
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+async def test_everything_the_kernel_takes_is_written_without_a_task() -> None:
+    stream = FakeStream(accept_now=1000)
+    failures: list[str] = []
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(stream, nursery, limit=100, send_timeout=1, on_fail=failures.append)
+        assert outbox.push(b"abc")
+        assert outbox.push(b"def")
+        assert not outbox.draining
+    assert bytes(stream.written) == b"abcdef"
+    assert stream.sends == []
+    assert failures == []
+
+
+async def test_leftovers_are_drained_in_one_batch_in_order() -> None:
+    stream = FakeStream(accept_now=2)
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(stream, nursery, limit=100, send_timeout=10, on_fail=pytest.fail)
+        assert outbox.push(b"abc")  # "ab" now, "c" queued, writer started
+        assert outbox.draining
+        assert outbox.push(b"def")
+        assert outbox.push(b"ghi")
+        assert outbox.queued == 7
+        await trio.testing.wait_all_tasks_blocked()
+        stream.gate.set()
+    assert bytes(stream.written) == b"abcdefghi"
+    assert stream.sends == [b"cdefghi"]  # one send for all three leftovers
+    assert not outbox.draining
+    assert outbox.queued == 0
+
+
+async def test_overflow_fails_the_outbox_once_and_refuses_more() -> None:
+    stream = FakeStream(accept_now=0)
+    failures: list[str] = []
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(stream, nursery, limit=10, send_timeout=10, on_fail=failures.append)
+        assert outbox.push(b"12345")
+        assert outbox.push(b"67890")
+        assert not outbox.push(b"x")
+        assert not outbox.push(b"y")
+        assert failures == [SLOW_OVERFLOW]
+        assert outbox.queued == 0
+        stream.gate.set()
+    assert bytes(stream.written) == b""  # the queue was dropped
+
+
+async def test_a_missed_send_deadline_fails_the_outbox(autojump_clock: trio.testing.MockClock) -> None:
+    stream = FakeStream(accept_now=0)
+    failures: list[str] = []
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(stream, nursery, limit=100, send_timeout=3, on_fail=failures.append)
+        start = trio.current_time()
+        outbox.push(b"never read")
+    assert failures == [SLOW_DEADLINE]
+    assert trio.current_time() - start == pytest.approx(3)
+
+
+async def test_a_broken_stream_fails_the_outbox() -> None:
+    stream = FakeStream(accept_now=0)
+    stream.broken = True
+    failures: list[str] = []
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(stream, nursery, limit=100, send_timeout=3, on_fail=failures.append)
+        assert not outbox.push(b"x")
+    assert failures == [CONNECTION_LOST]
+
+
+async def test_sealed_outbox_refuses_pushes_but_flushes_its_queue() -> None:
+    stream = FakeStream(accept_now=1)
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(stream, nursery, limit=100, send_timeout=3, on_fail=pytest.fail)
+        outbox.push(b"ab")
+        outbox.seal()
+        assert not outbox.push(b"c")
+        stream.gate.set()
+    assert bytes(stream.written) == b"ab"
+
+
+async def test_outbox_over_a_stream_without_send_nowait() -> None:
+    send, receive = trio.testing.memory_stream_one_way_pair()
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(send, nursery, limit=100, send_timeout=3, on_fail=pytest.fail)
+        outbox.push(b"one ")
+        outbox.push(b"two")
+        assert outbox.draining
+    assert await receive.receive_some() == b"one two"
+
+
+async def test_outbox_over_a_real_socket_with_a_stalled_reader(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    a, b = socket.socketpair()
+    with b:
+        stream = SocketStream(a)
+        failures: list[str] = []
+        async with trio.open_nursery() as nursery:
+            outbox = Outbox(stream, nursery, limit=64 * 1024, send_timeout=2, on_fail=failures.append)
+            chunk = b"x" * 1024
+            pushed = 0
+            while outbox.push(chunk):
+                pushed += 1
+                assert pushed < 100_000
+        # The kernel buffers filled, then the outbox limit was passed.
+        assert failures == [SLOW_OVERFLOW]
+        await stream.aclose()
