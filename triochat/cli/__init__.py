@@ -85,14 +85,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         server = ChatServer(
             args.host, args.port, tcp_port=None if args.no_tcp else args.tcp_port, echo=args.echo
         )
+        status = 0
         try:
             trio.run(_serve, server)
-        except OSError as exc:
-            print(f"triochat: cannot serve on {args.host}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
-        return 0
+        except* KeyboardInterrupt:
+            print("triochat: interrupted, stopped at once", file=sys.stderr)
+            status = 130
+        except* OSError as group:
+            error = _first(group)
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            print(f"triochat: cannot serve on {args.host}: {reason}", file=sys.stderr)
+            status = 1
+        return status
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 def run() -> None:

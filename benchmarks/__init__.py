@@ -1,0 +1,1 @@
+"""triochat's benchmark harness (load generators and scenarios)."""
