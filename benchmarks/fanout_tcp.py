@@ -67,7 +67,9 @@ async def _login(port: int, name: str) -> Client:
     return Client(stream)
 
 
-async def run(port: int, server_pid: int, clients: int, senders: int, messages: int, window: int) -> dict[str, object]:
+async def run(
+    port: int, server_pid: int, clients: int, senders: int, messages: int, window: int
+) -> dict[str, object]:
     with trio.fail_after(60):
         members = [await _login(port, f"c{i}") for i in range(clients)]
         # Let the join notices settle, then start counting from zero.
@@ -132,17 +134,31 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=200)
     args = parser.parse_args()
     server = subprocess.Popen(
-        [sys.executable, "-m", "triochat", "serve", "--host", "127.0.0.1", "--tcp-port", "0",
-         "--log-level", "warning"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "triochat",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--tcp-port",
+            "0",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert server.stdout is not None
         match = re.search(r":(\d+)$", server.stdout.readline().strip())
         if not match:
             raise SystemExit("the server did not start")
-        result = trio.run(run, int(match.group(1)), server.pid, args.clients, args.senders,
-                          args.messages, args.window)
+        result = trio.run(
+            run, int(match.group(1)), server.pid, args.clients, args.senders, args.messages, args.window
+        )
         print(json.dumps(result))
     finally:
         server.terminate()

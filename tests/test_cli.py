@@ -34,7 +34,18 @@ def test_port_in_use_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) 
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert main(["serve", "--host", "127.0.0.1", "--tcp-port", str(port), "--log-level", "error"]) == 1
+        args = [
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--tcp-port",
+            str(port),
+            "--log-level",
+            "error",
+        ]
+        assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith("triochat: cannot serve on 127.0.0.1")
@@ -54,7 +65,7 @@ def _read_line(sock: socket.socket) -> str:
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_serve_process_chats_and_stops_gracefully_on_signal(stop_signal: int) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "triochat", "serve", "--host", "127.0.0.1", "--tcp-port", "0"],
+        [sys.executable, "-m", "triochat", "serve", "--host", "127.0.0.1", "--port", "0", "--tcp-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -65,6 +76,7 @@ def test_serve_process_chats_and_stops_gracefully_on_signal(stop_signal: int) ->
         first = proc.stdout.readline()
         match = re.fullmatch(r"triochat serving on tcp://127\.0\.0\.1:(\d+)\n", first)
         assert match, first
+        assert re.fullmatch(r"triochat serving on ws://127\.0\.0\.1:\d+/\n", proc.stdout.readline())
         port = int(match.group(1))
         with (
             socket.create_connection(("127.0.0.1", port), timeout=10) as a,

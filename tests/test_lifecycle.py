@@ -56,12 +56,14 @@ async def test_nursery_start_reports_bound_listeners() -> None:
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(server.serve)
         assert listeners == server.listeners
-        assert len(listeners) == 1
-        (listener,) = listeners
-        assert isinstance(listener, Listener)
+        assert [type(x) for x in listeners] == [Listener, Listener]
+        listener, ws = listeners
         assert listener.transport == "tcp"
         assert listener.port == server.tcp_port != 0
         assert listener.url == f"tcp://127.0.0.1:{listener.port}"
+        assert ws.transport == "ws"
+        assert ws.port == server.ws_port != 0
+        assert ws.url == f"ws://127.0.0.1:{ws.port}/"
         client = await connect_tcp("127.0.0.1", listener.port, "x")
         await server.stop()
         await client.aclose()

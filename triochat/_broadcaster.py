@@ -250,7 +250,7 @@ class Broadcaster:
             data = encoded.get(wire)
             if data is None:
                 data = encoded[wire] = wire(event)
-            if conn.outbox.push(data):
+            if data and conn.outbox.push(data):
                 delivered += 1
         self.stats.deliveries += delivered
         return delivered

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
+
+from .auth import AuthHook
+from .protocol.names import name_problem
 
 DEFAULT_WS_PORT = 8723
 DEFAULT_TCP_PORT = 8724
@@ -47,15 +51,50 @@ class ServerConfig:
     """How long :meth:`~triochat.ChatServer.stop` lets clients drain."""
     banner: str = field(default="")
     """The first line a line-protocol client gets (a default one if empty)."""
+    websocket: bool = True
+    """Serve WebSocket clients on ``port``."""
+    unix_path: str | None = None
+    """Also serve WebSocket clients on this Unix-domain socket."""
+    max_message_bytes: int = 64 * 1024
+    """The largest WebSocket message; a bigger one closes with code 1009."""
+    ping_interval: float | None = 20.0
+    """Ping a WebSocket client that has been quiet this long (``None``: never)."""
+    ping_timeout: float = 20.0
+    """Close a WebSocket client that does not answer a ping within this time."""
+    handshake_timeout: float = 10.0
+    """Time for the TLS and WebSocket handshakes."""
+    auth: AuthHook | None = field(default=None, compare=False)
+    """Decides, before the handshake, who may connect (see :mod:`triochat.auth`)."""
+    ssl_context: ssl.SSLContext | None = field(default=None, compare=False)
+    """Serve TLS (``wss://`` and TLS-wrapped TCP) with this server-side context."""
 
     def __post_init__(self) -> None:
-        for name in ("max_line_bytes", "outbox_limit", "inbound_capacity", "max_connections"):
+        for name in (
+            "max_line_bytes",
+            "outbox_limit",
+            "inbound_capacity",
+            "max_connections",
+            "max_message_bytes",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        for name in ("login_timeout", "send_timeout", "handler_timeout", "grace_period"):
+        for name in (
+            "login_timeout",
+            "send_timeout",
+            "handler_timeout",
+            "grace_period",
+            "ping_timeout",
+            "handshake_timeout",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        if self.idle_timeout is not None and self.idle_timeout <= 0:
-            raise ValueError("idle_timeout must be positive or None")
+        for name in ("idle_timeout", "ping_interval"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive or None")
         if not self.rooms:
             raise ValueError("rooms must name at least one room")
+        for room in self.rooms:
+            problem = name_problem(room, what="room name")
+            if problem:
+                raise ValueError(f"room {room!r}: {problem}")

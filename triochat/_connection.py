@@ -31,6 +31,7 @@ class Connection:
         "leave_reason",
         "name",
         "outbox",
+        "over_capacity",
         "peer",
         "registered",
         "room",
@@ -50,6 +51,8 @@ class Connection:
         """True once the connection holds a name in the hub."""
         self.leave_reason: str | None = None
         self.scope = trio.CancelScope()
+        self.over_capacity = False
+        """Accepted only to be refused politely (e.g. with HTTP 503)."""
 
     def kick(self, reason: str) -> None:
         """End this connection because of *reason* (shown to the others)."""
@@ -59,7 +62,8 @@ class Connection:
 
     def send(self, event: Event) -> bool:
         """Encode *event* for this connection alone and queue it."""
-        return self.outbox.push(self.wire(event))
+        data = self.wire(event)
+        return bool(data) and self.outbox.push(data)
 
     def __repr__(self) -> str:
         return f"<Connection {self.name or '(login)'} {self.transport} {self.peer}>"

@@ -12,6 +12,7 @@ from ._config import ServerConfig
 from ._connection import Connection, Encoder
 from ._hub import Hub
 from ._outbox import CONNECTION_LOST, Outbox
+from .auth import Accept, ConnectionInfo, Reject
 
 log = logging.getLogger("triochat.server")
 
@@ -43,6 +44,21 @@ class Runtime:
         """True once the server has begun to shut down."""
         return self.broadcaster.stopping
 
+    async def authorize(self, info: ConnectionInfo) -> Accept | Reject:
+        """Run the auth hook, if any, on *info*; a failing hook refuses with 500."""
+        hook = self.config.auth
+        if hook is None:
+            return Accept()
+        try:
+            decision = await hook(info)
+        except Exception:
+            log.exception("the auth hook raised for %s %s", info.peer, info.path)
+            return Reject(500, "internal error")
+        if not isinstance(decision, Accept | Reject):
+            log.error("the auth hook returned %r, not Accept or Reject", decision)
+            return Reject(500, "internal error")
+        return decision
+
     async def request(self, conn: Connection, command: ConnectionRequest) -> None:
         """Queue a request from *conn* for the broadcaster (waits if the queue is full)."""
         await self.inbound_send.send((conn, command))
@@ -56,14 +72,22 @@ class Runtime:
         wire: Encoder,
         session: Session,
         echo: bool,
+        refusal_slots: int = 0,
     ) -> bool:
-        """Start a task serving *stream*; ``False`` if the server cannot take it."""
+        """Start a task serving *stream*; ``False`` if the server cannot take it.
+
+        Beyond ``max_connections``, up to *refusal_slots* more connections are
+        still started, marked ``over_capacity``, so that their session can
+        refuse them politely (HTTP 503).
+        """
         nursery = self.nursery
         if nursery is None or self.stopping:
             return False
-        if len(self.connections) >= self.config.max_connections:
+        over = len(self.connections) - self.config.max_connections
+        if over >= refusal_slots:
             return False
         conn = Connection(peer=peer, transport=transport, wire=wire, echo=echo)
+        conn.over_capacity = over >= 0
         self.connections.add(conn)
         nursery.start_soon(self._run_connection, conn, stream, session)
         return True

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -19,7 +21,11 @@ from .protocol import linewire, text
 from .protocol.events import ChatMessage
 from .protocol.lines import encode_line
 from .transports.lines import run_line_session
-from .transports.sockets import SocketStream, accept_loop, bind_tcp, set_keepalive
+from .transports.sockets import SocketStream, accept_loop, bind_tcp, bind_unix, set_keepalive
+from .transports.websocket import run_ws_session, v1_wire
+
+REFUSAL_SLOTS = 64
+"""WebSocket connections beyond ``max_connections`` still answered with HTTP 503."""
 
 log = logging.getLogger("triochat.server")
 
@@ -31,15 +37,19 @@ class Listener:
     """One address the server accepts connections on."""
 
     transport: str
-    """``"tcp"`` (the line protocol) or ``"ws"``."""
+    """``"tcp"`` or ``"tcps"`` (the line protocol, plain or over TLS), ``"ws"`` or
+    ``"wss"`` (WebSocket), or ``"ws+unix"`` (WebSocket on a Unix-domain socket)."""
     host: str
+    """The bound address, or the socket path for ``ws+unix``."""
     port: int
 
     @property
     def url(self) -> str:
-        """Where a client reaches this listener, e.g. ``tcp://127.0.0.1:8724``."""
+        """Where a client reaches this listener, e.g. ``ws://127.0.0.1:8723/``."""
+        if self.transport == "ws+unix":
+            return f"ws+unix://{self.host}"
         host = f"[{self.host}]" if ":" in self.host else self.host
-        suffix = "/" if self.transport == "ws" else ""
+        suffix = "/" if self.transport in ("ws", "wss") else ""
         return f"{self.transport}://{host}:{self.port}{suffix}"
 
 
@@ -126,8 +136,16 @@ class ChatServer:
     @property
     def tcp_port(self) -> int | None:
         """The bound TCP line-protocol port, once started."""
+        return self._bound_port("tcp", "tcps")
+
+    @property
+    def ws_port(self) -> int | None:
+        """The bound WebSocket port, once started."""
+        return self._bound_port("ws", "wss")
+
+    def _bound_port(self, *transports: str) -> int | None:
         for listener in self._listeners:
-            if listener.transport == "tcp":
+            if listener.transport in transports:
                 return listener.port
         return None
 
@@ -178,19 +196,25 @@ class ChatServer:
             raise RuntimeError("this ChatServer has already run; create a new one")
         config = self.config
         runtime = self._runtime = Runtime(config, self._chain)
+        bound: list[tuple[str, socket.socket]] = []
         sockets: list[socket.socket] = []
         try:
             if config.tcp_port is not None:
-                sockets = await bind_tcp(config.host, config.tcp_port)
+                bound += [("tcp", sock) for sock in await bind_tcp(config.host, config.tcp_port)]
+            if config.websocket:
+                bound += [("ws", sock) for sock in await bind_tcp(config.host, config.port)]
+            if config.unix_path is not None:
+                bound.append(("ws+unix", bind_unix(config.unix_path)))
+            sockets = [sock for _, sock in bound]
             async with trio.open_nursery() as root:
                 root.start_soon(runtime.broadcaster.run, runtime.inbound_receive)
                 async with trio.open_nursery() as connections:
                     runtime.nursery = connections
                     async with trio.open_nursery() as accepting:
-                        accept = functools.partial(self._accept_tcp, runtime)
-                        for sock in sockets:
+                        for kind, sock in bound:
+                            accept = functools.partial(self._accept, runtime, kind)
                             accepting.start_soon(accept_loop, sock, accept)
-                        self._listeners = tuple(_describe(sock) for sock in sockets)
+                        self._listeners = tuple(self._describe(kind, sock) for kind, sock in bound)
                         for listener in self._listeners:
                             log.info("listening on %s", listener.url)
                         task_status.started(self._listeners)
@@ -214,25 +238,58 @@ class ChatServer:
             raise
         finally:
             _close_all(sockets)
+            if config.unix_path is not None and any(kind == "ws+unix" for kind, _ in bound):
+                with contextlib.suppress(OSError):
+                    os.unlink(config.unix_path)
             runtime.nursery = None
             self._listeners = ()
             self._ready.set()
             self._finished.set()
 
-    def _accept_tcp(self, runtime: Runtime, sock: socket.socket, peer: object) -> None:
-        set_keepalive(sock)
-        stream = SocketStream(sock)
-        if not runtime.spawn(
-            stream,
-            peer=_peer_name(peer),
-            transport="tcp",
-            wire=linewire.encode_event,
-            session=run_line_session,
-            echo=self.config.echo,
-        ):
-            with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                stream.send_nowait(encode_line(text.error("the server is full or stopping; try later")))
-            stream.close()
+    def _accept(self, runtime: Runtime, kind: str, sock: socket.socket, peer: object) -> None:
+        config = self.config
+        raw = SocketStream(sock)
+        stream: trio.abc.Stream = raw
+        if kind != "ws+unix":
+            set_keepalive(sock)
+            if config.ssl_context is not None:
+                stream = trio.SSLStream(
+                    raw, config.ssl_context, server_side=True, https_compatible=kind == "ws"
+                )
+        if kind == "tcp":
+            started = runtime.spawn(
+                stream,
+                peer=_peer_name(peer),
+                transport="tcp",
+                wire=linewire.encode_event,
+                session=run_line_session,
+                echo=config.echo,
+            )
+            refusal = encode_line(text.error("the server is full or stopping; try later"))
+        else:
+            started = runtime.spawn(
+                stream,
+                peer=_peer_name(peer) if kind == "ws" else (config.unix_path or "unix"),
+                transport="ws",
+                wire=v1_wire,
+                session=run_ws_session,
+                echo=False,
+                refusal_slots=REFUSAL_SLOTS,
+            )
+            refusal = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        if not started:
+            if stream is raw:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    raw.send_nowait(refusal)
+            raw.close()
+
+    def _describe(self, kind: str, sock: socket.socket) -> Listener:
+        if kind == "ws+unix":
+            return Listener(kind, str(sock.getsockname()), 0)
+        host, port = sock.getsockname()[:2]
+        if self.config.ssl_context is not None:
+            kind = {"tcp": "tcps", "ws": "wss"}[kind]
+        return Listener(kind, str(host), int(port))
 
     def attach_line_stream(self, stream: trio.abc.Stream, *, peer: str = "stream") -> bool:
         """Serve the line protocol over an already-connected *stream*.
@@ -247,10 +304,28 @@ class ChatServer:
         return runtime.spawn(
             stream,
             peer=peer,
-            transport="stream",
+            transport="tcp",
             wire=linewire.encode_event,
             session=run_line_session,
             echo=self.config.echo,
+        )
+
+    def attach_websocket_stream(self, stream: trio.abc.Stream, *, peer: str = "stream") -> bool:
+        """Serve WebSocket (both endpoints) over an already-connected *stream*.
+
+        Like :meth:`attach_line_stream`; the stream carries the HTTP handshake.
+        """
+        runtime = self._runtime
+        if runtime is None:
+            return False
+        return runtime.spawn(
+            stream,
+            peer=peer,
+            transport="ws",
+            wire=v1_wire,
+            session=run_ws_session,
+            echo=False,
+            refusal_slots=REFUSAL_SLOTS,
         )
 
     async def start(self) -> None:
@@ -372,11 +447,6 @@ async def open_chat_server(
             yield server
         finally:
             await server.stop()
-
-
-def _describe(sock: socket.socket) -> Listener:
-    host, port = sock.getsockname()[:2]
-    return Listener("tcp", str(host), int(port))
 
 
 def _peer_name(peer: object) -> str:

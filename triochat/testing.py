@@ -30,6 +30,7 @@ from typing import Any
 
 import trio
 import trio.testing
+import trio_websocket
 
 from ._server import ChatServer, open_chat_server
 from .protocol.lines import Line, LineDecoder
@@ -37,6 +38,7 @@ from .transports.sockets import SocketStream
 
 __all__ = [
     "LineTestClient",
+    "open_websocket",
     "connect",
     "connect_tcp",
     "memory_line_pair",
@@ -210,6 +212,56 @@ async def connect_tcp(
     if name is not None:
         await client.login(name)
     return client
+
+
+@asynccontextmanager
+async def open_websocket(
+    server: ChatServer,
+    resource: str = "/v1",
+    *,
+    subprotocols: list[str] | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> AsyncIterator[trio_websocket.WebSocketConnection]:
+    """An in-memory WebSocket connection to *server* (trio-websocket's client).
+
+    Raises :class:`trio_websocket.ConnectionRejected` if the server refuses
+    the handshake.
+    """
+    server_stream, client_stream = trio.testing.memory_stream_pair()
+    if not server.attach_websocket_stream(server_stream, peer="memory"):
+        raise RuntimeError("the server is not running or is full")
+    try:
+        async with _websocket(client_stream, resource, subprotocols, headers) as ws:
+            yield ws
+    except BaseExceptionGroup as group:
+        rejected = [e for e in group.exceptions if isinstance(e, trio_websocket.ConnectionRejected)]
+        if len(rejected) == 1 and len(group.exceptions) == 1:
+            raise rejected[0] from None
+        raise
+
+
+@asynccontextmanager
+async def _websocket(
+    client_stream: trio.abc.Stream,
+    resource: str,
+    subprotocols: list[str] | None,
+    headers: list[tuple[bytes, bytes]] | None,
+) -> AsyncIterator[trio_websocket.WebSocketConnection]:
+    async with trio.open_nursery() as nursery:
+        ws = await trio_websocket.wrap_client_stream(
+            nursery,
+            client_stream,  # type: ignore[arg-type]  # any trio Stream works
+            "localhost",
+            resource,
+            subprotocols=subprotocols,
+            extra_headers=headers,
+        )
+        try:
+            yield ws
+        finally:
+            with trio.move_on_after(1):
+                await ws.aclose()
+            nursery.cancel_scope.cancel()
 
 
 @asynccontextmanager

@@ -15,6 +15,7 @@ from .._broadcaster import LOGIN, Reply
 from .._connection import Connection
 from .._runtime import Runtime
 from .._version import __version__
+from ..auth import Accept, ConnectionInfo, Reject
 from ..protocol import commands, linewire, text
 from ..protocol.events import Error, HelpText, Welcome
 from ..protocol.lines import InvalidUtf8, Line, LineDecoder, LineEvent, LineTooLong, encode_line
@@ -98,12 +99,40 @@ async def _login(runtime: Runtime, conn: Connection, reader: _LineReader) -> boo
         return True
 
 
+async def _claim_identity(runtime: Runtime, conn: Connection, identity: str) -> bool:
+    """Log in under the name an auth hook decided; ``False`` if it is taken."""
+    conn.outbox.push(encode_line(banner(runtime)))
+    if runtime.stopping or not runtime.hub.reserve(identity, conn):
+        conn.outbox.push(encode_line(text.error(f"the name {identity} is taken")))
+        return False
+    conn.registered = True
+    return True
+
+
 async def run_line_session(runtime: Runtime, conn: Connection, stream: trio.abc.Stream) -> None:
     """Log in and chat until the user quits, the peer goes, or the scope ends."""
     config = runtime.config
     reader = _LineReader(stream, conn, runtime)
+    if conn.over_capacity:
+        conn.outbox.push(encode_line(text.error("the server is full; try later")))
+        return
+    identity: str | None = None
+    if config.auth is not None:
+        decision: Accept | Reject | None = None
+        with trio.move_on_after(config.handshake_timeout):
+            decision = await runtime.authorize(
+                ConnectionInfo(transport="tcp", path="", headers=(), peer=conn.peer)
+            )
+        if not isinstance(decision, Accept):
+            reason = decision.reason if isinstance(decision, Reject) else "authentication timed out"
+            conn.outbox.push(encode_line(text.error(f"refused: {reason}")))
+            return
+        identity = decision.identity
     with trio.move_on_after(config.login_timeout) as login_deadline:
-        if not await _login(runtime, conn, reader):
+        if identity is not None:
+            if not await _claim_identity(runtime, conn, identity):
+                return
+        elif not await _login(runtime, conn, reader):
             return
     if login_deadline.cancelled_caught:
         conn.outbox.push(

@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import socket
+import stat
 from collections.abc import Callable
 
 import trio
@@ -171,6 +173,34 @@ async def bind_tcp(host: str | None, port: int, *, backlog: int = 1024) -> list[
             sock.close()
         raise
     return sockets
+
+
+def bind_unix(path: str, *, backlog: int = 1024) -> socket.socket:
+    """Open a listening Unix-domain socket at *path*.
+
+    A stale socket file left by a dead server is replaced; one that a live
+    server still accepts on raises ``OSError(EADDRINUSE)``.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(path)
+            except OSError:
+                os.unlink(path)
+            else:
+                raise OSError(errno.EADDRINUSE, f"{path} is in use by a running server")
+            finally:
+                probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 async def accept_loop(listener: socket.socket, handle: Callable[[socket.socket, object], None]) -> None:

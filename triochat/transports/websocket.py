@@ -1,0 +1,287 @@
+"""WebSocket sessions: the group-terminal endpoint and the native protocol.
+
+trio-websocket does the HTTP handshake, reads and decodes frames, answers
+pings and runs the close handshake.  It writes through an
+:class:`OutboxStream`, whose ``send_all`` pushes into the connection's outbox,
+so its frames and the broadcaster's pre-built ones can never interleave.
+Outgoing chat frames are built by the wire encoders below, once per message.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import trio
+import trio_websocket
+from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest
+
+from .._broadcaster import LOGIN, Reply
+from .._connection import Connection
+from .._runtime import Runtime
+from ..auth import ConnectionInfo, Reject
+from ..protocol import commands, gtwire, jsonwire
+from ..protocol.events import Error, Event, HelpText, Welcome
+from ..protocol.names import name_problem
+from ..protocol.wsframe import is_close_frame, text_frame
+
+log = logging.getLogger("triochat.websocket")
+
+CLOSE_TIMEOUT = 2.0
+"""How long a server-initiated close waits for the client's answer."""
+
+
+def gt_wire(event: Event) -> bytes:
+    """Encode *event* as a group-terminal frame (``b""`` if it has none)."""
+    text = gtwire.event_text(event)
+    return b"" if text is None else text_frame(text.encode("utf-8"))
+
+
+def v1_wire(event: Event) -> bytes:
+    """Encode *event* as a native-protocol frame."""
+    return text_frame(jsonwire.encode_event(event).encode("utf-8"))
+
+
+class OutboxStream(trio.abc.Stream):
+    """The stream trio-websocket sees: reads from the socket, writes to the outbox."""
+
+    def __init__(self, stream: trio.abc.Stream, conn: Connection) -> None:
+        self._stream = stream
+        self._conn = conn
+        self._closed = False
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError("stream is closed")
+        payload = bytes(data)
+        if not self._conn.outbox.push(payload):
+            raise trio.BrokenResourceError("the connection is closing")
+        if is_close_frame(payload):
+            # Nothing may follow a close frame, not even a broadcast.
+            self._conn.outbox.seal()
+        await trio.lowlevel.checkpoint()
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        if self._closed:
+            raise trio.ClosedResourceError("stream is closed")
+        return await self._stream.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        # trio-websocket is done with the connection: end the session; the
+        # connection task drains the outbox and closes the socket.
+        if not self._closed:
+            self._closed = True
+            self._conn.outbox.seal()
+            self._conn.scope.cancel()
+        await trio.lowlevel.checkpoint()
+
+
+def _route(request: WebSocketRequest) -> tuple[str, str | None] | None:
+    """(``"gt"``, username) or (``"v1"``, None); ``None`` for an unknown path."""
+    path = urlsplit(request.path).path
+    if jsonwire.SUBPROTOCOL in request.proposed_subprotocols or path in ("/", "/v1", "/v1/"):
+        return "v1", None
+    if path.startswith(gtwire.PATH_PREFIX) and len(path) > len(gtwire.PATH_PREFIX):
+        return "gt", unquote(path[len(gtwire.PATH_PREFIX) :])
+    return None
+
+
+def connection_info(request: WebSocketRequest, peer: str) -> ConnectionInfo:
+    """What an auth hook sees of a WebSocket request."""
+    headers = tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in request.headers)
+    return ConnectionInfo(transport="ws", path=request.path, headers=headers, peer=peer)
+
+
+@dataclass(frozen=True, slots=True)
+class _Admitted:
+    kind: str
+    ws: WebSocketConnection
+    identity: str | None
+    path_name: str | None
+
+
+async def _admit(runtime: Runtime, conn: Connection, request: WebSocketRequest) -> _Admitted | None:
+    if conn.over_capacity:
+        await request.reject(503, body=b"the server is full; try later")
+        return None
+    route = _route(request)
+    if route is None:
+        await request.reject(404, body=b"unknown path: use /v1 or /ws/NAME")
+        return None
+    decision = await runtime.authorize(connection_info(request, conn.peer))
+    if isinstance(decision, Reject):
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in decision.headers]
+        await request.reject(decision.status, extra_headers=headers, body=decision.reason.encode())
+        return None
+    kind, path_name = route
+    subprotocol = jsonwire.SUBPROTOCOL if jsonwire.SUBPROTOCOL in request.proposed_subprotocols else None
+    ws = await request.accept(subprotocol=subprotocol)
+    if kind == "gt":
+        conn.wire, conn.echo = gt_wire, True
+    else:
+        conn.wire, conn.echo = v1_wire, False
+    return _Admitted(kind, ws, decision.identity, path_name)
+
+
+async def run_ws_session(runtime: Runtime, conn: Connection, stream: trio.abc.Stream) -> None:
+    """Handshake, route and authenticate, then run the endpoint's session."""
+    config = runtime.config
+    async with trio.open_nursery() as ws_tasks:
+        admitted: _Admitted | None = None
+        with trio.move_on_after(config.handshake_timeout):
+            request = await trio_websocket.wrap_server_stream(
+                ws_tasks,
+                OutboxStream(stream, conn),
+                message_queue_size=4,
+                max_message_size=config.max_message_bytes,
+            )
+            admitted = await _admit(runtime, conn, request)
+        if admitted is not None:
+            try:
+                if admitted.kind == "gt":
+                    await _gt_session(runtime, conn, admitted)
+                else:
+                    await _v1_session(runtime, conn, admitted)
+            except ConnectionClosed:
+                pass
+        ws_tasks.cancel_scope.cancel()
+
+
+async def _next_message(runtime: Runtime, conn: Connection, ws: WebSocketConnection) -> str | bytes | None:
+    """The next message; ``None`` once the peer closed or stopped answering pings."""
+    interval = runtime.config.ping_interval
+    while True:
+        if interval is None:
+            try:
+                return await ws.get_message()
+            except ConnectionClosed:
+                return None
+        with trio.move_on_after(interval):
+            try:
+                return await ws.get_message()
+            except ConnectionClosed:
+                return None
+        # Quiet for a whole interval: make sure the peer is still there.
+        with trio.move_on_after(runtime.config.ping_timeout) as pong:
+            try:
+                await ws.ping()
+            except ConnectionClosed:
+                return None
+        if pong.cancelled_caught:
+            conn.leave_reason = "ping timeout"
+            return None
+
+
+async def _close(ws: WebSocketConnection, code: int, reason: str) -> None:
+    with trio.move_on_after(CLOSE_TIMEOUT):
+        await ws.aclose(code, reason)
+
+
+def _push(conn: Connection, text: str) -> None:
+    conn.outbox.push(text_frame(text.encode("utf-8")))
+
+
+async def _claim(runtime: Runtime, conn: Connection, name: str | None, identity: str | None) -> str | None:
+    """Reserve the user's name; return why it cannot be had, or ``None``."""
+    if identity is not None and name is not None and name != identity:
+        return f"you are authenticated as {identity} and cannot use another name"
+    name = name if name is not None else identity
+    if name is None:
+        return "a name is required"
+    problem = name_problem(name)
+    if problem is not None:
+        return f"invalid name: {problem}"
+    if runtime.stopping or not runtime.hub.reserve(name, conn):
+        return f"User {name} is already connected"
+    conn.registered = True
+    return None
+
+
+async def _gt_session(runtime: Runtime, conn: Connection, admitted: _Admitted) -> None:
+    ws = admitted.ws
+    first: str | bytes | None = None
+    with trio.move_on_after(runtime.config.login_timeout):
+        first = await _next_message(runtime, conn, ws)
+    if first is None:
+        _push(conn, gtwire.connect_response(False, "login timed out"))
+        await _close(ws, 1000, "login timed out")
+        return
+    frame = gtwire.decode_client_frame(first)
+    if not isinstance(frame, gtwire.Connect):
+        _push(conn, gtwire.connect_response(False, "First message must be connect"))
+        await _close(ws, 1000, "first message must be connect")
+        return
+    name = admitted.path_name
+    if frame.username is not None and frame.username != name:
+        problem: str | None = "the username in the frame does not match the path"
+    else:
+        problem = await _claim(runtime, conn, name, admitted.identity)
+    if problem is not None:
+        _push(conn, gtwire.connect_response(False, problem))
+        await _close(ws, 1000, "connect refused")
+        return
+    _push(conn, gtwire.connect_response(True, "Connected successfully"))
+    await runtime.request(conn, LOGIN)
+    while True:
+        message = await _next_message(runtime, conn, ws)
+        if message is None:
+            return
+        decoded = gtwire.decode_client_frame(message)
+        if decoded is None:
+            continue
+        if isinstance(decoded, jsonwire.FrameError):
+            await runtime.request(conn, Reply(Error(decoded.code, decoded.message)))
+        elif isinstance(decoded, gtwire.Connect):
+            await runtime.request(conn, Reply(Error("already_connected", "already connected")))
+        else:
+            await runtime.request(conn, decoded)
+
+
+async def _v1_session(runtime: Runtime, conn: Connection, admitted: _Admitted) -> None:
+    ws = admitted.ws
+    logged_in = False
+    with trio.move_on_after(runtime.config.login_timeout):
+        while not logged_in:
+            message = await _next_message(runtime, conn, ws)
+            if message is None:
+                return
+            frame = jsonwire.decode_client_frame(message)
+            if isinstance(frame, jsonwire.FrameError):
+                conn.send(Error(frame.code, frame.message))
+            elif not isinstance(frame, jsonwire.Login):
+                conn.send(Error("login_required", "send a 'login' frame first"))
+            else:
+                problem = await _claim(runtime, conn, frame.name, admitted.identity)
+                if problem is None:
+                    logged_in = True
+                else:
+                    code = "name_taken" if problem.startswith("User ") else "login_refused"
+                    conn.send(Error(code, problem))
+    if not logged_in:
+        conn.send(Error("login_timeout", "login timed out"))
+        await _close(ws, 1008, "login timed out")
+        return
+    conn.send(Welcome(conn.name))
+    await runtime.request(conn, LOGIN)
+    while True:
+        message = await _next_message(runtime, conn, ws)
+        if message is None:
+            return
+        frame = jsonwire.decode_client_frame(message)
+        if frame is None:
+            continue
+        if isinstance(frame, jsonwire.FrameError):
+            await runtime.request(conn, Reply(Error(frame.code, frame.message)))
+        elif isinstance(frame, jsonwire.Login):
+            await runtime.request(conn, Reply(Error("already_logged_in", "already logged in")))
+        elif isinstance(frame, commands.Help):
+            await runtime.request(conn, Reply(HelpText(commands.HELP_LINES)))
+        else:
+            await runtime.request(conn, frame)
+            if isinstance(frame, commands.Quit):
+                await _close(ws, 1000, "goodbye")
+                return
