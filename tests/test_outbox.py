@@ -141,3 +141,18 @@ async def test_outbox_over_a_real_socket_with_a_stalled_reader(
         # The kernel buffers filled, then the outbox limit was passed.
         assert failures == [SLOW_OVERFLOW]
         await stream.aclose()
+
+
+async def test_fail_cancels_a_write_in_flight() -> None:
+    stream = FakeStream(accept_now=0)  # send_all blocks until the gate opens
+    failures: list[str] = []
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(stream, nursery, limit=100, send_timeout=1000, on_fail=failures.append)
+        outbox.push(b"stuck")
+        await trio.testing.wait_all_tasks_blocked()
+        assert outbox.draining
+        outbox.fail(CONNECTION_LOST)
+    # The nursery closed at once: the writer did not wait for its deadline.
+    assert failures == [CONNECTION_LOST]
+    assert stream.sends == []
+    assert not outbox.draining

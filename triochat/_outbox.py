@@ -37,6 +37,7 @@ class Outbox:
         "_nursery",
         "_send_nowait",
         "_stream",
+        "_write_scope",
         "draining",
         "failure",
         "limit",
@@ -59,6 +60,7 @@ class Outbox:
         self._send_nowait: SendNowait | None = getattr(stream, "send_nowait", None)
         self._nursery = nursery
         self._chunks: list[bytes] = []
+        self._write_scope: trio.CancelScope | None = None
         self.limit = limit
         self.send_timeout = send_timeout
         self.on_fail = on_fail
@@ -109,13 +111,18 @@ class Outbox:
         self.sealed = True
 
     def fail(self, reason: str) -> None:
-        """Drop the queue, refuse further pushes and report *reason* once."""
+        """Drop the queue, stop any write in flight, refuse further pushes.
+
+        *reason* is reported to ``on_fail`` once.
+        """
         if self.failure is not None:
             return
         self.failure = reason
         self.sealed = True
         self._chunks.clear()
         self.queued = 0
+        if self._write_scope is not None:
+            self._write_scope.cancel()
         self.on_fail(reason)
 
     async def _drain(self) -> None:
@@ -128,11 +135,14 @@ class Outbox:
                 self._chunks = []
                 self.queued = 0
                 with trio.move_on_after(self.send_timeout) as deadline:
+                    self._write_scope = deadline
                     await self._stream.send_all(data)
+                self._write_scope = None
                 if deadline.cancelled_caught:
-                    self.fail(SLOW_DEADLINE)
+                    self.fail(SLOW_DEADLINE)  # does nothing if fail() cancelled the write
                     return
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.fail(CONNECTION_LOST)
         finally:
+            self._write_scope = None
             self.draining = False

@@ -72,6 +72,21 @@ class LineTestClient:
         self.name = name
         """The name this client logged in with, if it did."""
 
+    @classmethod
+    def over(cls, stream: trio.abc.Stream, name: str | None = None) -> LineTestClient:
+        """A client over any connected *stream* (e.g. TLS); :meth:`lines_nowait` sees nothing."""
+
+        async def read() -> bytes | bytearray:
+            try:
+                return await stream.receive_some(65536)
+            except trio.BrokenResourceError:
+                return b""
+
+        def read_nowait() -> bytes:
+            raise trio.WouldBlock
+
+        return cls(stream, read, read_nowait, name=name)
+
     async def send(self, line: str) -> None:
         """Send one line (``\\n`` is added)."""
         await self._send_stream.send_all(line.encode("utf-8") + b"\n")

@@ -13,6 +13,7 @@ import trio
 
 from .._broadcaster import LOGIN, Reply
 from .._connection import Connection
+from .._outbox import CONNECTION_LOST
 from .._runtime import Runtime
 from .._version import __version__
 from ..auth import Accept, ConnectionInfo, Reject
@@ -51,6 +52,8 @@ class _LineReader:
             try:
                 data = await self._stream.receive_some(RECEIVE_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
+                # A reset: nothing queued for this peer can arrive any more.
+                self._conn.outbox.fail(CONNECTION_LOST)
                 return None
             if not data:
                 return None

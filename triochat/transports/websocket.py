@@ -19,6 +19,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketReque
 
 from .._broadcaster import LOGIN, Reply
 from .._connection import Connection
+from .._outbox import CONNECTION_LOST
 from .._runtime import Runtime
 from ..auth import ConnectionInfo, Reject
 from ..protocol import commands, gtwire, jsonwire
@@ -68,7 +69,12 @@ class OutboxStream(trio.abc.Stream):
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         if self._closed:
             raise trio.ClosedResourceError("stream is closed")
-        return await self._stream.receive_some(max_bytes)
+        try:
+            return await self._stream.receive_some(max_bytes)
+        except trio.BrokenResourceError:
+            # A reset: nothing queued for this peer can arrive any more.
+            self._conn.outbox.fail(CONNECTION_LOST)
+            raise
 
     async def aclose(self) -> None:
         # trio-websocket is done with the connection: end the session; the
