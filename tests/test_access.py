@@ -176,7 +176,7 @@ async def test_websocket_on_a_unix_socket(tmp_path: Path) -> None:
         assert [listener.url for listener in server.listeners] == [f"ws+unix://{path}"]
         stream = await trio.open_unix_socket(path)
         async with trio.open_nursery() as nursery:
-            ws = await trio_websocket.wrap_client_stream(nursery, stream, "localhost", "/v1")  # type: ignore[arg-type]
+            ws = await trio_websocket.wrap_client_stream(nursery, stream, "localhost", "/v1")
             assert (await login_v1(ws, "unixer"))["type"] == "welcome"
             await connect(server, "nc")
             assert json.loads(await ws.get_message())["name"] == "nc"

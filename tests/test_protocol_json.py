@@ -109,12 +109,13 @@ def test_group_terminal_frames() -> None:
     assert gtwire.decode_client_frame('{"type": "connect", "username": "a"}') == gtwire.Connect("a")
     assert gtwire.decode_client_frame('{"type": "chat_message", "content": "x"}') == commands.Say("x")
     assert gtwire.decode_client_frame('{"type": "chat_message", "content": ""}') is None
-    for text, code in [
+    cases: list[tuple[str | bytes, str]] = [
         ('{"type": "chat_message", "content": []}', "bad_content"),
         ("}", "bad_json"),
         (b"x", "binary_frame"),
         ('{"type": "x"}', "unknown_type"),
-    ]:
+    ]
+    for text, code in cases:
         result = gtwire.decode_client_frame(text)
         assert isinstance(result, jsonwire.FrameError) and result.code == code
     message = gtwire.event_text(ChatMessage(1, 0.0, "bob", "lobby", "hi", agent=True))
