@@ -12,6 +12,21 @@ from ._broadcaster import (
 from ._broadcaster import (
     Middleware as Middleware,
 )
+from ._client import (
+    ChatClient as ChatClient,
+)
+from ._client import (
+    ChatClientError as ChatClientError,
+)
+from ._client import (
+    ConnectionLost as ConnectionLost,
+)
+from ._client import (
+    LoginRefused as LoginRefused,
+)
+from ._client import (
+    open_chat_client as open_chat_client,
+)
 from ._config import ServerConfig as ServerConfig
 from ._server import (
     ChatServer as ChatServer,
@@ -29,6 +44,11 @@ from ._version import __version__ as __version__
 from .protocol.events import ChatMessage as ChatMessage
 
 __all__ = [
+    "ChatClient",
+    "ChatClientError",
+    "ConnectionLost",
+    "LoginRefused",
+    "open_chat_client",
     "ChatMessage",
     "ChatServer",
     "HandlerContext",

@@ -9,6 +9,9 @@ MAX_NAME_LENGTH = 32
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.\-]+")
 
+RESERVED_NAMES = frozenset({"error", "server"})
+"""User names nobody may take: ``error: ...`` lines and server notices would be ambiguous."""
+
 
 def name_problem(name: str, *, what: str = "name") -> str | None:
     """Say what is wrong with *name*, or return ``None`` when it is valid.
@@ -23,4 +26,6 @@ def name_problem(name: str, *, what: str = "name") -> str | None:
         return f"{what} is longer than {MAX_NAME_LENGTH} characters"
     if not _NAME_RE.fullmatch(name):
         return f"{what} may only contain letters, digits, '_', '-' and '.'"
+    if what == "name" and name.lower() in RESERVED_NAMES:
+        return f"the name {name} is reserved"
     return None

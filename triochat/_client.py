@@ -1,0 +1,406 @@
+"""ChatClient: a Trio client for triochat servers.
+
+``ws://`` and ``wss://`` URLs speak the native protocol (``/v1``); ``tcp://``
+and ``tcps://`` speak the line protocol.  Either way the application sees the
+same typed events (:mod:`triochat.protocol.events`).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import trio
+import trio_websocket
+
+from ._util import unwrap_single_exception
+from .protocol import commands, jsonwire
+from .protocol.events import (
+    ChatMessage,
+    Error,
+    Event,
+    Goodbye,
+    HelpText,
+    Joined,
+    Left,
+    NameChanged,
+    Notice,
+    RoomEntered,
+    RoomList,
+    Welcome,
+    WhoList,
+)
+from .protocol.lineparse import parse_server_line
+from .protocol.lines import Line, LineDecoder, encode_line
+from .protocol.names import name_problem
+
+log = logging.getLogger("triochat.client")
+
+EVENT_BUFFER = 1024
+"""Events a client buffers for the application before it stops reading."""
+
+
+class ChatClientError(Exception):
+    """Base class of the client's errors."""
+
+
+class LoginRefused(ChatClientError):
+    """The server refused the login; the message says why."""
+
+
+class ConnectionLost(ChatClientError):
+    """The connection ended without the client asking for it."""
+
+
+class _Transport(Protocol):
+    async def send(self, frame: commands.Command) -> None: ...
+    async def receive(self) -> Event | None: ...
+    async def aclose(self) -> None: ...
+
+
+class _WebSocketTransport:
+    def __init__(self, ws: trio_websocket.WebSocketConnection, stream: trio.abc.Stream) -> None:
+        self.ws = ws
+        self.stream = stream
+
+    async def login(self, name: str | None, token: str | None) -> str:
+        await self.ws.send_message(jsonwire.encode_client_frame(jsonwire.Login(name, token)))
+        event = await self.receive()
+        if isinstance(event, Welcome):
+            return event.name
+        if isinstance(event, Error):
+            raise LoginRefused(event.text)
+        raise ConnectionLost("the server closed the connection during login")
+
+    async def send(self, frame: commands.Command) -> None:
+        try:
+            await self.ws.send_message(jsonwire.encode_client_frame(frame))
+        except trio_websocket.ConnectionClosed as exc:
+            raise ConnectionLost(f"connection closed: {exc.reason}") from None
+
+    async def receive(self) -> Event | None:
+        try:
+            message = await self.ws.get_message()
+        except trio_websocket.ConnectionClosed:
+            return None
+        event = jsonwire.decode_event(message)
+        if isinstance(event, jsonwire.FrameError):
+            log.warning("ignoring a frame from the server: %s", event.message)
+            return Notice(f"unreadable frame: {event.message}", code="bad_frame")
+        return event
+
+    async def aclose(self) -> None:
+        with trio.move_on_after(2):
+            await self.ws.aclose()
+        # trio-websocket leaves the socket open when the peer vanished
+        # without a close handshake; the stream is ours, so close it.
+        await trio.aclose_forcefully(self.stream)
+
+
+class _LineTransport:
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+        self.decoder = LineDecoder(1 << 20)
+        self.lines: list[str] = []
+        self.me = ""
+
+    async def _line(self) -> str | None:
+        while not self.lines:
+            try:
+                data = await self.stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return None
+            if not data:
+                return None
+            self.lines = [e.text for e in self.decoder.feed(data) if isinstance(e, Line)]
+        return self.lines.pop(0)
+
+    async def login(self, name: str | None, token: str | None) -> str:
+        if name is None:
+            raise LoginRefused("a name is required for tcp:// servers")
+        while True:
+            line = await self._line()
+            if line is None:
+                raise ConnectionLost("the server closed the connection during login")
+            if line == "Enter your name:":
+                break
+            if line.startswith("error: "):
+                raise LoginRefused(line[7:])
+        await self.stream.send_all(encode_line(name))
+        while True:
+            line = await self._line()
+            if line is None:
+                raise ConnectionLost("the server closed the connection during login")
+            event = parse_server_line(line)
+            if isinstance(event, Welcome):
+                self.me = event.name
+                return event.name
+            if isinstance(event, Error):
+                raise LoginRefused(event.text)
+
+    async def send(self, frame: commands.Command) -> None:
+        if isinstance(frame, commands.Say):
+            text = "/" + frame.text if frame.text.startswith("/") else frame.text
+        elif isinstance(frame, commands.Action):
+            text = f"/me {frame.text}"
+        elif isinstance(frame, commands.PrivateMessage):
+            text = f"/msg {frame.target} {frame.text}"
+        elif isinstance(frame, commands.JoinRoom):
+            text = f"/join {frame.room}"
+        elif isinstance(frame, commands.Nick):
+            text = f"/nick {frame.name}"
+        elif isinstance(frame, commands.Who):
+            text = "/who"
+        elif isinstance(frame, commands.ListRooms):
+            text = "/rooms"
+        elif isinstance(frame, commands.Help):
+            text = "/help"
+        else:
+            text = "/quit"
+        try:
+            await self.stream.send_all(encode_line(text.replace("\r", " ").replace("\n", " ")))
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise ConnectionLost(f"connection lost: {exc}") from None
+
+    async def receive(self) -> Event | None:
+        line = await self._line()
+        if line is None:
+            return None
+        if line == "Commands:":
+            help_lines = [line]
+            while self.lines:
+                help_lines.append(self.lines.pop(0))
+            return HelpText(tuple(help_lines))
+        return parse_server_line(line, me=self.me)
+
+    async def aclose(self) -> None:
+        await trio.aclose_forcefully(self.stream)
+
+
+class ChatClient:
+    """A logged-in connection to a triochat server; see :func:`open_chat_client`.
+
+    Iterate over it (``async for event in client``) to receive events in the
+    order the server sent them.  Iteration ends after a goodbye the client
+    asked for; a connection that ends otherwise raises :class:`ConnectionLost`
+    (with the server's shutdown notice as the reason, if there was one).
+    """
+
+    def __init__(self, transport: _Transport, name: str, url: str) -> None:
+        self._transport = transport
+        self.name = name
+        """The name the server gave us (it may change with :meth:`nick`)."""
+        self.room: str = "lobby"
+        """The room we are in, as last reported by the server."""
+        self.url = url
+        self._events_send, self._events = trio.open_memory_channel[Event](EVENT_BUFFER)
+        self._who_waiters: list[trio.MemorySendChannel[tuple[str, ...]]] = []
+        self._rooms_waiters: list[trio.MemorySendChannel[tuple[tuple[str, int], ...]]] = []
+        self._closing = False
+        self._ended: str | None = None
+
+    async def _read(self) -> None:
+        reason = "the server closed the connection"
+        try:
+            while True:
+                event = await self._transport.receive()
+                if event is None:
+                    break
+                event = self._track(event)
+                if isinstance(event, WhoList) and self._who_waiters:
+                    await self._who_waiters.pop(0).send(event.names)
+                    continue
+                if isinstance(event, RoomList) and self._rooms_waiters:
+                    await self._rooms_waiters.pop(0).send(event.rooms)
+                    continue
+                if isinstance(event, Notice) and event.code == "shutdown":
+                    reason = event.text
+                await self._events_send.send(event)
+                if isinstance(event, Goodbye):
+                    reason = ""
+                    break
+        finally:
+            # Say why before the iterator can see the end (close() does not
+            # checkpoint; the channel's aclose() would).
+            self._ended = reason
+            self._events_send.close()
+            for who_waiter in self._who_waiters:
+                who_waiter.close()
+            for rooms_waiter in self._rooms_waiters:
+                rooms_waiter.close()
+
+    def _track(self, event: Event) -> Event:
+        """Keep name and room current; fill what line-protocol events lack."""
+        if isinstance(event, RoomEntered):
+            self.room = event.room
+        elif isinstance(event, NameChanged):
+            self.name = event.name
+        elif isinstance(event, ChatMessage) and not event.room:
+            event = replace(event, room=self.room, timestamp=time.time())
+        elif isinstance(event, Joined | Left) and not event.room:
+            event = replace(event, room=self.room)
+        return event
+
+    def __aiter__(self) -> ChatClient:
+        return self
+
+    async def __anext__(self) -> Event:
+        try:
+            return await self._events.receive()
+        except trio.EndOfChannel:
+            if self._closing or self._ended == "":
+                raise StopAsyncIteration from None
+            raise ConnectionLost(self._ended or "the connection ended") from None
+
+    async def receive(self) -> Event:
+        """The next event (same as one step of ``async for``)."""
+        return await self.__anext__()
+
+    async def send(self, text: str) -> None:
+        """Say *text* in the current room."""
+        await self._transport.send(commands.Say(text))
+
+    async def action(self, text: str) -> None:
+        """An action line (``/me``)."""
+        await self._transport.send(commands.Action(text))
+
+    async def send_private(self, name: str, text: str) -> None:
+        """A private message only *name* sees."""
+        await self._transport.send(commands.PrivateMessage(name, text))
+
+    async def join(self, room: str) -> None:
+        """Move to *room*; a :class:`RoomEntered` (or an :class:`Error`) event follows."""
+        problem = name_problem(room.removeprefix("#"), what="room name")
+        if problem:
+            raise ValueError(problem)
+        await self._transport.send(commands.JoinRoom(room.removeprefix("#")))
+
+    async def nick(self, name: str) -> None:
+        """Ask for a new name; a :class:`NameChanged` (or an :class:`Error`) event follows."""
+        await self._transport.send(commands.Nick(name))
+
+    async def who(self) -> tuple[str, ...]:
+        """Who is in our room now (the answer is not also given to the iterator)."""
+        send, receive = trio.open_memory_channel[tuple[str, ...]](1)
+        self._who_waiters.append(send)
+        await self._transport.send(commands.Who())
+        try:
+            return await receive.receive()
+        except trio.EndOfChannel:
+            raise ConnectionLost("the connection ended before the answer came") from None
+
+    async def rooms(self) -> tuple[tuple[str, int], ...]:
+        """Every room with its member count."""
+        send, receive = trio.open_memory_channel[tuple[tuple[str, int], ...]](1)
+        self._rooms_waiters.append(send)
+        await self._transport.send(commands.ListRooms())
+        try:
+            return await receive.receive()
+        except trio.EndOfChannel:
+            raise ConnectionLost("the connection ended before the answer came") from None
+
+    async def command(self, command: commands.Command) -> None:
+        """Send a parsed command (see :func:`triochat.protocol.parse_command`)."""
+        await self._transport.send(command)
+
+    async def quit(self) -> None:
+        """Say goodbye; the iteration ends after the server's goodbye."""
+        self._closing = True
+        await self._transport.send(commands.Quit())
+
+
+@asynccontextmanager
+async def open_chat_client(
+    url: str,
+    *,
+    name: str | None = None,
+    token: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    connect_timeout: float = 10.0,
+) -> AsyncIterator[ChatClient]:
+    """Connect to *url*, log in, and yield a :class:`ChatClient`.
+
+    *url* is ``ws://host:port[/v1]``, ``wss://...``, ``tcp://host:port`` or
+    ``tcps://host:port``.  *token* is sent as a bearer token (WebSocket only).
+    Raises :class:`LoginRefused` if the server refuses the name or the
+    credentials, :class:`ConnectionLost` if it cannot be reached in
+    *connect_timeout* seconds, and closes the connection when the block ends.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("ws", "wss", "tcp", "tcps"):
+        raise ValueError(f"unsupported URL scheme {scheme!r}: use ws, wss, tcp or tcps")
+    if name is not None:
+        problem = name_problem(name)
+        if problem:
+            raise ValueError(problem)
+    try:
+        with unwrap_single_exception():
+            async with trio.open_nursery() as nursery:
+                with trio.move_on_after(connect_timeout) as deadline:
+                    transport = await _connect(nursery, url, token, ssl_context)
+                    try:
+                        logged_in = await transport.login(name, token)
+                    except BaseException:
+                        await transport.aclose()
+                        raise
+                if deadline.cancelled_caught:
+                    raise ConnectionLost(f"no answer from {url} within {connect_timeout:g} s")
+                client = ChatClient(transport, logged_in, url)
+                nursery.start_soon(client._read)
+                try:
+                    yield client
+                finally:
+                    client._closing = True
+                    await transport.aclose()
+                    nursery.cancel_scope.cancel()
+    except trio_websocket.HandshakeError as exc:
+        raise LoginRefused(_handshake_reason(exc)) from None
+
+
+async def _connect(
+    nursery: trio.Nursery, url: str, token: str | None, ssl_context: ssl.SSLContext | None
+) -> _WebSocketTransport | _LineTransport:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = parts.hostname or "localhost"
+    port = parts.port or {"ws": 80, "wss": 443}.get(scheme, 8724)
+    try:
+        stream: trio.abc.Stream
+        if scheme in ("wss", "tcps"):
+            context = ssl_context or ssl.create_default_context()
+            stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=context)
+        else:
+            stream = await trio.open_tcp_stream(host, port)
+        if scheme in ("tcp", "tcps"):
+            return _LineTransport(stream)
+        headers = [(b"authorization", f"Bearer {token}".encode())] if token else None
+        resource = (parts.path or "/v1") + (f"?{parts.query}" if parts.query else "")
+        try:
+            ws = await trio_websocket.wrap_client_stream(
+                nursery,
+                stream,
+                host,
+                resource,
+                subprotocols=[jsonwire.SUBPROTOCOL],
+                extra_headers=headers,
+            )
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        return _WebSocketTransport(ws, stream)
+    except (OSError, trio.BrokenResourceError) as exc:
+        raise ConnectionLost(f"cannot connect to {url}: {exc}") from None
+
+
+def _handshake_reason(exc: trio_websocket.HandshakeError) -> str:
+    if isinstance(exc, trio_websocket.ConnectionRejected):
+        body = (exc.body or b"").decode("utf-8", "replace").strip()
+        return f"HTTP {exc.status_code}" + (f": {body}" if body else "")
+    return str(exc) or type(exc).__name__
