@@ -1,16 +1,25 @@
 """The command line: exit statuses, and a real server process."""
 
+import base64
+import json
+import logging
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import trio
+import trio.testing
+import trustme
 
-from triochat import __version__
-from triochat.cli import main
+from triochat import ChatServer, __version__
+from triochat.auth import Accept, ConnectionInfo, Reject
+from triochat.cli import build_parser, main, serve
+from triochat.testing import connect
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,3 +115,124 @@ def test_serve_process_chats_and_stops_gracefully_on_signal(stop_signal: int) ->
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def _settings(argv: list[str]) -> dict[str, object]:
+    args = build_parser().parse_args(["serve", *argv])
+    return serve.settings_from(args)
+
+
+def test_config_file_then_flags(tmp_path: Path) -> None:
+    config = tmp_path / "triochat.toml"
+    config.write_text(
+        '[serve]\nhost = "127.0.0.1"\ntcp-port = 9999\necho = true\nrooms = ["main", "ops"]\n'
+        "idle_timeout = 300\nmax_message_bytes = 1000\n"
+    )
+    server = serve.build_server(_settings(["--config", str(config), "--tcp-port", "0", "--no-websocket"]))
+    assert server.config.host == "127.0.0.1"
+    assert server.config.tcp_port == 0  # the flag wins
+    assert server.config.echo is True
+    assert server.config.rooms == ("main", "ops")
+    assert server.config.idle_timeout == 300
+    assert server.config.max_message_bytes == 1000
+    assert server.config.websocket is False
+    assert serve.build_server(_settings(["--no-tcp", "--ping-interval", "off"])).config.tcp_port is None
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [("[serve]\ncolour = 'red'\n", "unknown settings: colour"), ("not = = toml", "not valid TOML")],
+)
+def test_bad_config_is_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, fragment: str
+) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(content)
+    assert main(["serve", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0]
+
+
+def test_bad_values_and_missing_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--outbox-limit", "0"]) == 2
+    assert "outbox_limit must be at least 1" in capsys.readouterr().err
+    assert main(["serve", "--room", "bad room"]) == 2
+    capsys.readouterr()
+    assert main(["serve", "--certfile", str(tmp_path / "missing.pem")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot load the TLS certificate" in err[0]
+    assert main(["serve", "--basic-auth", str(tmp_path / "nope")]) == 1
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["serve", "--token", "no-equals-sign"]) == 2
+    assert "TOKEN=NAME" in capsys.readouterr().err
+
+
+async def test_tls_and_auth_flags(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.cert_chain_pems[0].write_to_path(str(certfile))
+    cert.private_key_pem.write_to_path(str(keyfile))
+    users = tmp_path / "users"
+    users.write_text("# comment\nalice:pw\n")
+    settings = _settings(
+        [
+            "--certfile",
+            str(certfile),
+            "--keyfile",
+            str(keyfile),
+            "--basic-auth",
+            str(users),
+            "--token",
+            "t=bob",
+        ]
+    )
+    server = serve.build_server(settings)
+    assert server.config.ssl_context is not None
+    hook = server.config.auth
+    assert hook is not None
+    basic = "Basic " + base64.b64encode(b"alice:pw").decode()
+    for headers, expected in [
+        ((("authorization", basic),), Accept("alice")),
+        ((("authorization", "Bearer t"),), Accept("bob")),
+    ]:
+        assert await hook(ConnectionInfo("ws", "/v1", headers, "peer")) == expected
+    assert isinstance(await hook(ConnectionInfo("ws", "/v1", (), "peer")), Reject)
+    assert isinstance(await hook(ConnectionInfo("tcp", "", (), "peer")), Reject)
+
+
+def test_json_log_lines() -> None:
+    record = logging.LogRecord("triochat.server", logging.INFO, __file__, 1, "listening on %s", ("x",), None)
+    entry = json.loads(serve.JsonFormatter().format(record))
+    assert entry["level"] == "info"
+    assert entry["logger"] == "triochat.server"
+    assert entry["message"] == "listening on x"
+
+
+async def test_a_second_signal_stops_at_once(autojump_clock: trio.testing.MockClock) -> None:
+    release = trio.Event()
+
+    async def stuck(content: str, username: str) -> None:
+        await release.wait()
+
+    server = ChatServer(
+        "127.0.0.1", 0, tcp_port=None, websocket=False, handler_timeout=1000, grace_period=1000
+    )
+    server.add_handler(stuck)
+    async with trio.open_nursery() as nursery:
+        status: list[int] = []
+
+        async def run() -> None:
+            status.append(await serve.serve(server))
+
+        nursery.start_soon(run)
+        await trio.testing.wait_all_tasks_blocked()
+        client = await connect(server, "alice")
+        await client.send("this blocks the broadcaster")
+        await trio.testing.wait_all_tasks_blocked()
+        os.kill(os.getpid(), signal.SIGINT)
+        await trio.sleep(10)
+        assert not status  # the graceful stop is waiting
+        os.kill(os.getpid(), signal.SIGINT)
+        await trio.sleep(1)
+        assert status == [1]

@@ -1,0 +1,1 @@
+"""Programs of other libraries that talk to triochat in the compatibility tests."""
