@@ -285,3 +285,24 @@ async def test_websocket_over_real_loopback() -> None:
             assert (await recv(ws))["name"] == "bob"
             await nc.send("over tcp")
             assert (await recv(ws))["text"] == "over tcp"
+
+
+async def test_handshake_that_never_comes_is_closed(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_test_server(handshake_timeout=10) as server:
+        server_stream, client = trio.testing.memory_stream_pair()
+        assert server.attach_websocket_stream(server_stream)
+        start = trio.current_time()
+        await client.send_all(b"GET /v1 HTTP/1.1\r\nHost: x\r\n")  # and then nothing
+        assert await client.receive_some() == b""
+        assert trio.current_time() - start == pytest.approx(10)
+        assert server.statistics().connections == 0
+
+
+async def test_garbage_instead_of_a_handshake_gets_400(chat_server: ChatServer) -> None:
+    server_stream, client = trio.testing.memory_stream_pair()
+    assert chat_server.attach_websocket_stream(server_stream)
+    await client.send_all(b"HELLO THERE\r\n\r\n")
+    response = b""
+    while chunk := await client.receive_some():
+        response += chunk
+    assert response.startswith(b"HTTP/1.1 400 ")
