@@ -8,6 +8,7 @@ runtime failure with a one-line message, 2 bad usage), so it is easy to test;
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Sequence
 
@@ -24,7 +25,39 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     serve_parser = sub.add_parser("serve", help="run a chat server", description="Run a chat server.")
     serve.add_arguments(serve_parser)
+    chat_parser = sub.add_parser(
+        "chat",
+        help="chat in a terminal (or as a line filter)",
+        description=(
+            "Chat on a triochat server. On a terminal: an input line with editing and history, "
+            "messages above it. Otherwise each input line is sent and each message printed as a "
+            "line; end of input quits."
+        ),
+    )
+    chat_parser.add_argument("url", help="ws://HOST:PORT, wss://..., tcp://HOST:PORT or tcps://...")
+    chat_parser.add_argument("--name", help="your name (not needed with a --token that decides it)")
+    chat_parser.add_argument("--token", help="a bearer token for servers that require one (WebSocket)")
+    chat_parser.add_argument(
+        "--no-reconnect", action="store_true", help="exit when the connection is lost instead of retrying"
+    )
+    bench_parser = sub.add_parser(
+        "bench",
+        help="run the benchmark harness",
+        description="Run benchmark scenarios against triochat and its peers (from a source checkout).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_bench_epilog(),
+    )
+    bench_parser.add_argument(
+        "scenarios", nargs="*", metavar="SCENARIO", help="scenarios to run (default: all)"
+    )
+    bench_parser.add_argument("--quick", action="store_true", help="short runs, for a first look")
     return parser
+
+
+def _bench_epilog() -> str:
+    from .bench import scenario_help
+
+    return scenario_help()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,8 +69,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     if args.command == "serve":
         return _run_serve(args)
+    if args.command == "chat":
+        return _run_chat(parser, args)
+    if args.command == "bench":
+        from .bench import run_bench
+
+        return run_bench(args.scenarios, quick=args.quick)
     parser.print_usage(sys.stderr)
     return 2
+
+
+def _run_chat(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
+    from ..protocol.names import name_problem
+    from .chat import run_chat
+
+    if urlsplit(args.url).scheme not in ("ws", "wss", "tcp", "tcps"):
+        print(f"triochat chat: {args.url!r} is not a ws://, wss://, tcp:// or tcps:// URL", file=sys.stderr)
+        return 2
+    if args.name is None and args.token is None:
+        print("triochat chat: --name is required (or a --token that decides it)", file=sys.stderr)
+        return 2
+    if args.name is not None and (problem := name_problem(args.name)):
+        print(f"triochat chat: {problem}", file=sys.stderr)
+        return 2
+    try:
+        return trio.run(
+            functools.partial(
+                run_chat, args.url, args.name or "", token=args.token, reconnect=not args.no_reconnect
+            )
+        )
+    except KeyboardInterrupt:
+        print("triochat: interrupted", file=sys.stderr)
+        return 130
 
 
 def _run_serve(args: argparse.Namespace) -> int:

@@ -1,0 +1,338 @@
+"""``triochat chat URL --name NAME``: a terminal client for people, and a filter for scripts.
+
+On a terminal, the input line is a prompt_toolkit prompt (editing, history)
+running in a worker thread; incoming messages are printed above it through
+``run_in_terminal`` on the prompt's own loop, so typing is never garbled.
+When standard input is not a terminal, each input line is sent and each
+received message is printed as one plain line; end of input quits.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import threading
+import time
+import zlib
+from typing import Protocol
+
+import trio
+
+from .._client import ChatClient, ConnectionLost, LoginRefused, open_chat_client
+from ..protocol import commands, linewire
+from ..protocol.events import (
+    ChatMessage,
+    Error,
+    Event,
+    HelpText,
+    PrivateChat,
+    RoomList,
+    WhoList,
+)
+from ..protocol.lines import Line, LineDecoder
+
+PALETTE = (
+    "ansired",
+    "ansigreen",
+    "ansiyellow",
+    "ansiblue",
+    "ansimagenta",
+    "ansicyan",
+    "ansibrightred",
+    "ansibrightgreen",
+    "ansibrightyellow",
+    "ansibrightblue",
+    "ansibrightmagenta",
+    "ansibrightcyan",
+)
+MAX_BACKOFF = 30.0
+
+
+def sender_colour(name: str) -> str:
+    """A colour that stays the same for a name across runs."""
+    return PALETTE[zlib.crc32(name.encode()) % len(PALETTE)]
+
+
+class UI(Protocol):
+    """What the chat loop needs of a front end."""
+
+    def show(self, event: Event, me: str) -> None: ...
+    def info(self, text: str) -> None: ...
+    def error(self, text: str) -> None: ...
+    def echo(self, text: str, me: str) -> None: ...
+    async def read_line(self) -> str | None: ...
+    def close(self) -> None: ...
+    async def finish(self, message: str | None) -> None: ...
+
+
+class FilterUI:
+    """Plain lines on stdout; input lines from a non-terminal stdin."""
+
+    def __init__(self) -> None:
+        self._stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+        self._decoder = LineDecoder(1 << 20)
+        self._lines: list[str] = []
+        self._eof = False
+
+    def show(self, event: Event, me: str) -> None:
+        print(linewire.event_text(event), flush=True)
+
+    def info(self, text: str) -> None:
+        print(f"triochat: {text}", file=sys.stderr, flush=True)
+
+    error = info
+
+    def echo(self, text: str, me: str) -> None:
+        """Scripts know what they sent."""
+
+    async def read_line(self) -> str | None:
+        while not self._lines:
+            if self._eof:
+                return None
+            data = await self._stdin.receive_some(65536)
+            if not data:
+                self._eof = True
+                tail = self._decoder.feed(b"\n") if self._decoder.buffered else []
+                self._lines += [e.text for e in tail if isinstance(e, Line)]
+                continue
+            self._lines += [e.text for e in self._decoder.feed(data) if isinstance(e, Line)]
+        return self._lines.pop(0)
+
+    def close(self) -> None:
+        pass
+
+    async def finish(self, message: str | None) -> None:
+        await trio.lowlevel.checkpoint()
+        if message:
+            self.error(message)
+
+
+class TerminalUI:
+    """A prompt_toolkit input line with messages printed above it."""
+
+    def __init__(self, name: str) -> None:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import InMemoryHistory
+
+        self._session: PromptSession[str] = PromptSession(history=InMemoryHistory(), erase_when_done=True)
+        self._name = name
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def _print(self, fragments: list[tuple[str, str]]) -> None:
+        from prompt_toolkit import print_formatted_text
+        from prompt_toolkit.application import run_in_terminal
+        from prompt_toolkit.formatted_text import FormattedText
+
+        text = FormattedText(fragments)
+        app = self._session.app
+        loop = getattr(app, "loop", None) if app.is_running else None
+        if loop is None:
+            print_formatted_text(text)
+            return
+
+        def in_loop() -> None:
+            run_in_terminal(functools.partial(print_formatted_text, text), in_executor=False)
+
+        loop.call_soon_threadsafe(in_loop)
+
+    @staticmethod
+    def _time(timestamp: float | None = None) -> tuple[str, str]:
+        return ("ansibrightblack", time.strftime("%H:%M ", time.localtime(timestamp)))
+
+    def show(self, event: Event, me: str) -> None:
+        if isinstance(event, ChatMessage):
+            colour = sender_colour(event.sender)
+            who = f"{event.sender}{' (bot)' if event.agent else ''}"
+            if event.action:
+                self._print([self._time(event.timestamp), (colour, f"* {who} "), ("", event.content)])
+            else:
+                self._print(
+                    [self._time(event.timestamp), (f"bold {colour}", who), ("", f": {event.content}")]
+                )
+        elif isinstance(event, PrivateChat):
+            if event.outgoing:
+                label = f"[private to {event.target}] "
+                self._print([self._time(), ("ansimagenta bold", label), ("ansimagenta", event.content)])
+            else:
+                label = f"[private] {event.sender}: "
+                self._print([self._time(), ("ansimagenta bold", label), ("ansimagenta", event.content)])
+        elif isinstance(event, Error):
+            self._print([self._time(), ("ansired", f"error: {event.text}")])
+        elif isinstance(event, HelpText):
+            self._print([("ansibrightblack", "\n".join(event.lines))])
+        else:
+            self._print([self._time(), ("ansibrightblack", linewire.event_text(event))])
+
+    def echo(self, text: str, me: str) -> None:
+        self._print([self._time(), (f"bold {sender_colour(me)} underline", me), ("", f": {text}")])
+
+    def info(self, text: str) -> None:
+        self._print([("ansibrightblack", f"-- {text}")])
+
+    def error(self, text: str) -> None:
+        self._print([("ansired", f"-- {text}")])
+
+    async def read_line(self) -> str | None:
+        def prompt() -> str:
+            self._idle.clear()
+            try:
+                return self._session.prompt(f"{self._name}> ", handle_sigint=False)
+            finally:
+                self._idle.set()
+
+        try:
+            line: str = await trio.to_thread.run_sync(prompt, abandon_on_cancel=True)
+        except (EOFError, KeyboardInterrupt):
+            return None
+        return line
+
+    async def finish(self, message: str | None) -> None:
+        """Wait (briefly) for the prompt to leave the terminal, then say *message*."""
+        self.close()
+        await trio.to_thread.run_sync(self._idle.wait, 2.0, abandon_on_cancel=True)
+        if message:
+            self.error(message)
+
+    def close(self) -> None:
+        """End the prompt, if one is showing (safe to call more than once)."""
+        app = self._session.app
+        loop = getattr(app, "loop", None)
+        if not app.is_running or loop is None:
+            return
+
+        def stop() -> None:
+            future = app.future
+            if app.is_running and future is not None and not future.done():
+                app.exit(exception=EOFError())
+
+        loop.call_soon_threadsafe(stop)
+
+
+class ChatSession:
+    """Connects (and reconnects), shows events, and runs typed commands."""
+
+    def __init__(self, url: str, name: str, ui: UI, *, token: str | None, reconnect: bool) -> None:
+        self.url = url
+        self.name = name
+        self.ui = ui
+        self.token = token
+        self.reconnect = reconnect
+        self.client: ChatClient | None = None
+        self.status = 0
+        self.final: str | None = None
+        """Said last, after the input line is gone."""
+        self.quitting = False
+        self.connected = trio.Event()
+
+    async def run(self) -> int:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._connection, nursery.cancel_scope)
+            await self.connected.wait()
+            while True:
+                line = await self.ui.read_line()
+                if line is None:
+                    break
+                if not await self._command(line):
+                    break
+            await self._quit()
+            nursery.cancel_scope.cancel()
+        await self.ui.finish(self.final)
+        return self.status
+
+    async def _connection(self, done: trio.CancelScope) -> None:
+        backoff = 1.0
+        while True:
+            try:
+                async with open_chat_client(self.url, name=self.name, token=self.token) as client:
+                    self.client = client
+                    self.name = client.name
+                    self.ui.info(f"connected to {self.url} as {client.name}")
+                    self.connected.set()
+                    backoff = 1.0
+                    async for event in client:
+                        self.ui.show(event, client.name)
+                # The iteration ended at the goodbye we asked for.
+                self.client = None
+                self.status = 0
+                done.cancel()
+                return
+            except LoginRefused as exc:
+                self.final = f"login refused: {exc}"
+                self.status = 1
+            except ConnectionLost as exc:
+                self.client = None
+                if self.quitting:
+                    done.cancel()
+                    return
+                if "shutting down" in str(exc) or not self.reconnect or not self.connected.is_set():
+                    self.final = f"connection lost: {exc}"
+                    self.status = 1
+                else:
+                    self.ui.error(f"connection lost: {exc}; reconnecting in {backoff:g} s")
+                    await trio.sleep(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF)
+                    continue
+            self.ui.close()
+            done.cancel()
+            return
+
+    async def _quit(self) -> None:
+        self.quitting = True
+        client = self.client
+        if client is None:
+            return
+        with trio.move_on_after(5):
+            await client.quit()
+            await trio.sleep_forever()  # the connection task ends us at the goodbye
+
+    async def _command(self, line: str) -> bool:
+        """Carry out one typed line; ``False`` to quit."""
+        command = commands.parse_command(line)
+        if command is None:
+            return True
+        if isinstance(command, commands.Quit):
+            return False
+        if isinstance(command, commands.CommandError):
+            self.ui.show(Error("bad_command", command.message), self.name)
+            return True
+        if isinstance(command, commands.Help):
+            self.ui.show(HelpText(commands.HELP_LINES), self.name)
+            return True
+        client = self.client
+        if client is None:
+            self.ui.error("not connected; the line was not sent")
+            return True
+        try:
+            if isinstance(command, commands.Who):
+                names = await client.who()
+                self.ui.show(WhoList(client.room, names), client.name)
+            elif isinstance(command, commands.ListRooms):
+                self.ui.show(RoomList(await client.rooms()), client.name)
+            else:
+                await client.command(command)
+                if isinstance(command, commands.Say):
+                    self.ui.echo(command.text, client.name)
+        except ConnectionLost as exc:
+            self.ui.error(f"not sent: {exc}")
+        return True
+
+
+async def run_chat(
+    url: str,
+    name: str,
+    *,
+    token: str | None = None,
+    reconnect: bool = True,
+    interactive: bool | None = None,
+) -> int:
+    """Run the chat client; return the exit status."""
+    if interactive is None:
+        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    ui: UI = TerminalUI(name) if interactive else FilterUI()
+    session = ChatSession(url, name, ui, token=token, reconnect=reconnect)
+    return await session.run()
+
+
+__all__ = ["ChatSession", "FilterUI", "TerminalUI", "run_chat", "sender_colour"]
