@@ -26,3 +26,10 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package and the tests."""
     session.install("-e", ".[test]", "mypy", "nox")
     session.run("mypy", "--strict")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmark harness: triochat against its peers (``nox -s bench -- --quick``)."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "benchmarks.run", *session.posargs)

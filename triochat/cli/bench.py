@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 SCENARIOS: dict[str, str] = {
-    "fanout-tcp": "fan-out saturation over the TCP line transport, N = 10, 100, 1000",
-    "fanout-ws": "fan-out saturation over WebSocket, N = 10, 100, 1000",
+    "fanout": "fan-out saturation, N = 10, 100, 1000: triochat (WebSocket and TCP) and every peer",
+    "latency": "p50/p90/p99/max at fixed delivered rates (10k and 50k per second, N = 100 and 1000)",
+    "idle": "memory per idle connection and idle CPU, 1k and 10k connections",
+    "logins": "connections and logins per second",
 }
 
 
@@ -26,11 +28,11 @@ def scenario_help() -> str:
 def harness_dir() -> Path | None:
     """The ``benchmarks`` folder of the source checkout this package runs from."""
     candidate = Path(__file__).resolve().parents[2] / "benchmarks"
-    return candidate if (candidate / "fanout.py").is_file() else None
+    return candidate if (candidate / "run.py").is_file() else None
 
 
 def run_bench(scenarios: list[str], *, quick: bool) -> int:
-    """Run *scenarios* (all if empty); return the exit status."""
+    """Run *scenarios* (all if empty) with the harness; return its exit status."""
     unknown = [s for s in scenarios if s not in SCENARIOS]
     if unknown:
         print(f"triochat bench: unknown scenario {unknown[0]!r}\n{scenario_help()}", file=sys.stderr)
@@ -39,22 +41,5 @@ def run_bench(scenarios: list[str], *, quick: bool) -> int:
     if folder is None:
         print("triochat bench: the harness is in the source checkout's benchmarks/ folder", file=sys.stderr)
         return 1
-    status = 0
-    for name in scenarios or list(SCENARIOS):
-        transport = name.split("-", 1)[1]
-        for clients in (10, 100) if quick else (10, 100, 1000):
-            messages = 2000 if quick else 20000
-            command = [
-                sys.executable,
-                "-m",
-                "benchmarks.fanout",
-                "--transport",
-                transport,
-                "--clients",
-                str(clients),
-                "--messages",
-                str(messages),
-            ]
-            result = subprocess.run(command, cwd=folder.parent, check=False)
-            status = status or result.returncode
-    return status
+    command = [sys.executable, "-m", "benchmarks.run", *scenarios, *(["--quick"] if quick else [])]
+    return subprocess.run(command, cwd=folder.parent, check=False).returncode

@@ -1,0 +1,329 @@
+"""The load generator: one process driving N clients of one server.
+
+    python -m benchmarks.loadgen '{"scenario": "fanout", "dialect": "triochat-ws", "port": 8723,
+                                   "server_pid": 1234, "clients": 100, ...}'
+
+Prints one JSON result on stdout.  Dialects say how to log in and how to send
+and count messages for each server under test; receivers count deliveries by
+walking WebSocket frame headers or counting newlines, and probe receivers
+read a send timestamp out of each message for latency.  Every wait is
+bounded; traffic goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import resource
+import struct
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+PAYLOAD = 64
+FILLER = b"qz" * (PAYLOAD // 2)
+"""Every benchmark message carries this once; receivers count it."""
+STAMP = re.compile(rb"@(\d{12,20})@")
+
+
+def proc_cpu(pid: int) -> float:
+    """User plus system CPU seconds of process *pid*."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss(pid: int) -> int:
+    """Resident memory of process *pid*, in bytes."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def masked_frame(payload: bytes) -> bytes:
+    """A client text frame (clients must mask; a zero key leaves the payload as is)."""
+    size = len(payload)
+    header = struct.pack("!BB", 0x81, 0x80 | size) if size < 126 else struct.pack("!BBH", 0x81, 0xFE, size)
+    return header + b"\0\0\0\0" + payload
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How to talk to one server under test."""
+
+    websocket: bool
+    path: str = "/"
+    login: str = "none"  # "none", "line", "triochat", "gt"
+    echo: bool = False  # the sender gets its own message back
+
+    def encode(self, text: str) -> bytes:
+        if not self.websocket:
+            return text.encode() + b"\n"
+        if self.login == "triochat":
+            return masked_frame(json.dumps({"type": "say", "text": text}).encode())
+        if self.login == "gt":
+            return masked_frame(json.dumps({"type": "chat_message", "content": text}).encode())
+        return masked_frame(text.encode())
+
+
+DIALECTS = {
+    "triochat-ws": Dialect(websocket=True, path="/v1", login="triochat"),
+    "triochat-tcp": Dialect(websocket=False, login="line"),
+    "ws-plain": Dialect(websocket=True),
+    "gt": Dialect(websocket=True, path="/ws/{name}", login="gt", echo=True),
+    "tcp-plain": Dialect(websocket=False),
+}
+
+
+class Client:
+    """One connection; counts deliveries and, as a probe, collects latencies."""
+
+    def __init__(self, stream: trio.SocketStream, dialect: Dialect) -> None:
+        self.stream = stream
+        self.dialect = dialect
+        self.count = 0
+        self.progress = trio.Event()
+        self.latencies: list[int] | None = None
+        self._rest = b""
+
+    def _count(self, data: bytes) -> int:
+        """Messages completed by *data*: each carries FILLER exactly once.
+
+        ``bytes.count`` runs at C speed; the last ``len(FILLER) - 1`` bytes are
+        kept so that a filler split across two reads is still counted once.
+        Pings, join notices and handshake replies carry no filler.
+        """
+        if self.latencies is not None:
+            now = time.perf_counter_ns()
+            self.latencies.extend(now - int(stamp) for stamp in STAMP.findall(data))
+        buffer = self._rest + data
+        self._rest = buffer[-(len(FILLER) - 1) :]
+        return buffer.count(FILLER)
+
+    async def read(self, until: int | None) -> None:
+        while until is None or self.count < until:
+            data = await self.stream.receive_some(262144)
+            if not data:
+                raise RuntimeError("the server closed a benchmark connection")
+            self.count += self._count(data)
+            self.progress.set()
+            self.progress = trio.Event()
+
+    async def drain(self, quiet: float = 0.05) -> None:
+        """Read what is pending (join notices) until quiet, then reset the counter."""
+        while True:
+            with trio.move_on_after(quiet):
+                data = await self.stream.receive_some(1 << 20)
+                if not data:
+                    raise RuntimeError("the server closed a benchmark connection")
+                self._count(data)
+                continue
+            break
+        self.count = 0
+        self._rest = b""
+
+
+async def _read_until(stream: trio.SocketStream, marker: bytes) -> bytes:
+    buffer = b""
+    while marker not in buffer:
+        chunk = await stream.receive_some(65536)
+        if not chunk:
+            raise RuntimeError(f"closed before {marker!r}: {buffer[-200:]!r}")
+        buffer += chunk
+    return buffer
+
+
+async def connect(dialect: Dialect, port: int, name: str) -> Client:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    if dialect.websocket:
+        key = base64.b64encode(os.urandom(16)).decode()
+        path = dialect.path.replace("{name}", name)
+        await stream.send_all(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        await _read_until(stream, b"\r\n\r\n")
+        if dialect.login == "triochat":
+            await stream.send_all(masked_frame(json.dumps({"type": "login", "name": name}).encode()))
+            await _read_until(stream, b'"welcome"')
+        elif dialect.login == "gt":
+            await stream.send_all(masked_frame(json.dumps({"type": "connect", "username": name}).encode()))
+            await _read_until(stream, b'"connect_response"')
+    elif dialect.login == "line":
+        await stream.send_all(name.encode() + b"\n")
+        await _read_until(stream, b"Welcome")
+    return Client(stream, dialect)
+
+
+async def connect_all(dialect: Dialect, port: int, count: int, prefix: str = "c") -> list[Client]:
+    """Connect *count* clients, 50 at a time."""
+    clients: list[Client | None] = [None] * count
+    limiter = trio.CapacityLimiter(50)
+
+    async def one(i: int) -> None:
+        async with limiter:
+            clients[i] = await connect(dialect, port, f"{prefix}{i}")
+
+    async with trio.open_nursery() as nursery:
+        for i in range(count):
+            nursery.start_soon(one, i)
+    return [c for c in clients if c is not None]
+
+
+def _stats(samples_ns: list[int]) -> dict[str, float]:
+    if not samples_ns:
+        return {}
+    ordered = sorted(samples_ns)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] / 1e6
+
+    return {"p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99), "max_ms": ordered[-1] / 1e6}
+
+
+async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
+    """Saturation (``rate`` None) or fixed delivered rate (``rate`` deliveries/s)."""
+    dialect = DIALECTS[spec["dialect"]]
+    port, pid, n = spec["port"], spec["server_pid"], spec["clients"]
+    rate: float | None = spec.get("rate")
+    with trio.fail_after(180):
+        members = await connect_all(dialect, port, n)
+        await trio.sleep(0.3)
+        for member in members:
+            await member.drain()
+    senders = max(1, min(4, n // 4))
+    per_message = n if dialect.echo else n - 1
+    if rate is None:
+        messages = max(senders * 50, int(spec["deliveries"] // per_message))
+    else:
+        messages = max(senders, int(rate * spec["seconds"] / per_message))
+    per_sender = messages // senders
+    messages = per_sender * senders
+    expected = [messages - (per_sender if (i < senders and not dialect.echo) else 0) for i in range(n)]
+    probes = members[senders : senders + 10] if rate is not None else []
+    for probe in probes:
+        probe.latencies = []
+    watch = members[-1]
+    window = max(4, min(200, 50_000 // n))
+    sent = 0
+    filler = FILLER.decode()
+
+    async def send(member: Client, offset: float) -> None:
+        nonlocal sent
+        interval = senders * per_message / rate if rate else 0.0
+        next_at = trio.current_time() + offset
+        for _ in range(per_sender):
+            if rate:
+                await trio.sleep_until(next_at)
+                next_at += interval
+            else:
+                while sent - watch.count >= window:
+                    await watch.progress.wait()
+            sent += 1
+            text = f"@{time.perf_counter_ns()}@{filler}" if rate else filler
+            await member.stream.send_all(dialect.encode(text))
+
+    cpu_server0, cpu_self0 = proc_cpu(pid), self_cpu()
+    start = time.perf_counter()
+    timeout = 300 if rate is None else spec["seconds"] * 4 + 30
+    timed_out = False
+    with trio.move_on_after(timeout) as scope:
+        async with trio.open_nursery() as nursery:
+            for member, until in zip(members, expected, strict=True):
+                nursery.start_soon(member.read, until)
+            for i, member in enumerate(members[:senders]):
+                offset = (i / senders) * (senders * per_message / rate) if rate else 0.0
+                nursery.start_soon(send, member, offset)
+    timed_out = scope.cancelled_caught
+    elapsed = time.perf_counter() - start
+    cpu_server, cpu_self = proc_cpu(pid) - cpu_server0, self_cpu() - cpu_self0
+    delivered = sum(m.count for m in members)
+    latencies = [x for probe in probes for x in (probe.latencies or [])]
+    for member in members:
+        await member.stream.aclose()
+    result: dict[str, Any] = {
+        "delivered": delivered,
+        "expected": sum(expected),
+        "dropped": sum(expected) - delivered,
+        "timed_out": timed_out,
+        "seconds": round(elapsed, 3),
+        "delivered_per_s": round(delivered / elapsed),
+        "server_cpu_us_per_delivery": round(cpu_server / max(delivered, 1) * 1e6, 2),
+        "server_cpu_share": round(cpu_server / elapsed, 2),
+        "loadgen_cpu_share": round(cpu_self / elapsed, 2),
+        "loadgen_bound": cpu_self / elapsed > 0.9,
+    }
+    result.update(_stats(latencies))
+    return result
+
+
+async def idle(spec: dict[str, Any]) -> dict[str, Any]:
+    """Memory per idle connection and the server's CPU while they idle."""
+    dialect = DIALECTS[spec["dialect"]]
+    port, pid, n = spec["port"], spec["server_pid"], spec["clients"]
+    rss0 = proc_rss(pid)
+    with trio.fail_after(300):
+        members = await connect_all(dialect, port, n)
+    await trio.sleep(1.0)
+    for member in members:
+        member.count = 0
+    rss1 = proc_rss(pid)
+    cpu0 = proc_cpu(pid)
+    await trio.sleep(spec.get("seconds", 3.0))
+    idle_cpu = (proc_cpu(pid) - cpu0) / spec.get("seconds", 3.0)
+    for member in members:
+        await member.stream.aclose()
+    return {
+        "connections": len(members),
+        "rss_per_connection_kib": round((rss1 - rss0) / max(len(members), 1) / 1024, 2),
+        "server_rss_mib": round(rss1 / 2**20, 1),
+        "idle_cpu_share": round(idle_cpu, 3),
+    }
+
+
+async def logins(spec: dict[str, Any]) -> dict[str, Any]:
+    """Connections and logins completed per second, 50 at a time."""
+    dialect = DIALECTS[spec["dialect"]]
+    port, pid, n = spec["port"], spec["server_pid"], spec["clients"]
+    cpu_server0, cpu_self0 = proc_cpu(pid), self_cpu()
+    start = time.perf_counter()
+    with trio.fail_after(300):
+        members = await connect_all(dialect, port, n, prefix="login")
+    elapsed = time.perf_counter() - start
+    cpu_server, cpu_self = proc_cpu(pid) - cpu_server0, self_cpu() - cpu_self0
+    for member in members:
+        await member.stream.aclose()
+    return {
+        "logins": len(members),
+        "logins_per_s": round(len(members) / elapsed),
+        "server_cpu_share": round(cpu_server / elapsed, 2),
+        "loadgen_cpu_share": round(cpu_self / elapsed, 2),
+        "loadgen_bound": cpu_self / elapsed > 0.9,
+    }
+
+
+SCENARIOS = {"fanout": fanout, "idle": idle, "logins": logins}
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    result = trio.run(SCENARIOS[spec["scenario"]], spec)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
