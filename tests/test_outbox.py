@@ -156,3 +156,54 @@ async def test_fail_cancels_a_write_in_flight() -> None:
     assert failures == [CONNECTION_LOST]
     assert stream.sends == []
     assert not outbox.draining
+
+
+class CountingStream(FakeStream):
+    def __init__(self) -> None:
+        super().__init__(accept_now=1 << 30)
+        self.nowait_calls = 0
+
+    def send_nowait(self, data: bytes) -> int:
+        self.nowait_calls += 1
+        return super().send_nowait(data)
+
+
+async def test_held_bytes_leave_in_one_write_per_batch() -> None:
+    stream = CountingStream()
+    pending: list[Outbox] = []
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(stream, nursery, limit=100, send_timeout=1, on_fail=pytest.fail)
+        assert outbox.hold(b"one ", pending)
+        assert outbox.hold(b"two ", pending)
+        assert pending == [outbox]  # listed once
+        assert outbox.push(b"three")  # a direct push waits behind what is held
+        assert stream.written == b""
+        outbox.release()
+        assert bytes(stream.written) == b"one two three"
+        assert stream.nowait_calls == 1
+        assert outbox.queued == 0
+
+
+async def test_bytes_held_before_a_seal_are_still_written() -> None:
+    stream = CountingStream()
+    pending: list[Outbox] = []
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(stream, nursery, limit=100, send_timeout=1, on_fail=pytest.fail)
+        outbox.hold(b"goodbye", pending)
+        outbox.seal()
+        assert not outbox.hold(b"late", pending)
+        outbox.release()
+    assert bytes(stream.written) == b"goodbye"
+
+
+async def test_holding_past_the_limit_fails() -> None:
+    stream = CountingStream()
+    failures: list[str] = []
+    pending: list[Outbox] = []
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(stream, nursery, limit=10, send_timeout=1, on_fail=failures.append)
+        assert outbox.hold(b"12345678", pending)
+        assert not outbox.hold(b"9abc", pending)
+        outbox.release()
+    assert failures == [SLOW_OVERFLOW]
+    assert stream.written == b""

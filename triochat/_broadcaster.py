@@ -20,6 +20,7 @@ import trio
 from ._config import ServerConfig
 from ._connection import Connection, Encoder
 from ._hub import Hub, RoomLimitReached
+from ._outbox import Outbox
 from .protocol import commands
 from .protocol.events import (
     SHUTDOWN,
@@ -171,6 +172,8 @@ class Broadcaster:
         self.task: trio.lowlevel.Task | None = None
         self._ids = itertools.count(1)
         self._followups: list[PrivateChat | _AgentSend] | None = None
+        self._held: list[Outbox] = []
+        """Outboxes holding bytes of the current batch (see :meth:`Outbox.hold`)."""
 
     # -- the task --------------------------------------------------------------
 
@@ -180,6 +183,7 @@ class Broadcaster:
         try:
             await self._serve(receive)
         finally:
+            self.release()
             # Whatever is still queued will never be handled: release its waiters.
             while True:
                 try:
@@ -218,6 +222,21 @@ class Broadcaster:
                     request = receive.receive_nowait()
                 except trio.WouldBlock:
                     break
+            # The batch is done: each client gets what it was sent, in one write.
+            self.release()
+
+    def release(self) -> None:
+        """Write out everything held during the current batch."""
+        held = self._held
+        if held:
+            self._held = []
+            for outbox in held:
+                outbox.release()
+
+    def send(self, conn: Connection, event: Event) -> bool:
+        """Send *event* to one connection as part of the current batch."""
+        data = conn.wire(event)
+        return bool(data) and conn.outbox.hold(data, self._held)
 
     def in_broadcaster(self) -> bool:
         """True when called from the broadcaster task itself (a handler)."""
@@ -242,6 +261,7 @@ class Broadcaster:
     ) -> int:
         """Push *event* to *recipients*, encoded once per wire format."""
         encoded: dict[Encoder, bytes] = {}
+        held = self._held
         delivered = 0
         for conn in recipients:
             if conn is exclude:
@@ -250,7 +270,7 @@ class Broadcaster:
             data = encoded.get(wire)
             if data is None:
                 data = encoded[wire] = wire(event)
-            if data and conn.outbox.push(data):
+            if data and conn.outbox.hold(data, held):
                 delivered += 1
         self.stats.deliveries += delivered
         return delivered
@@ -282,7 +302,7 @@ class Broadcaster:
 
     def _private(self, item: PrivateChat) -> None:
         target = self.hub.find(item.target)
-        if target is not None and target.room is not None and target.send(item):
+        if target is not None and target.room is not None and self.send(target, item):
             self.stats.deliveries += 1
 
     # -- the handler chain ---------------------------------------------------------
@@ -294,6 +314,8 @@ class Broadcaster:
         message: ChatMessage | None = self._new_message(
             conn.name, conn.room, command.text, action=isinstance(command, commands.Action)
         )
+        # Handlers may await: nothing stays held while other tasks run.
+        self.release()
         followups: list[PrivateChat | _AgentSend] = []
         self._followups = followups
         try:
@@ -360,10 +382,10 @@ class Broadcaster:
             command.done.set()
             return
         if isinstance(command, Reply):
-            conn.send(command.event)
+            self.send(conn, command.event)
             return
         if isinstance(command, commands.Quit):
-            conn.send(Goodbye(conn.name))
+            self.send(conn, Goodbye(conn.name))
             conn.outbox.seal()
             return
         if self.stopping:
@@ -386,14 +408,14 @@ class Broadcaster:
             self.stats.messages_in += 1
             target = hub.find(command.target)
             if target is None or target.room is None:
-                conn.send(Error("no_such_user", f"there is no user named {command.target}"))
+                self.send(conn, Error("no_such_user", f"there is no user named {command.target}"))
                 return
             self._private(PrivateChat(conn.name, target.name, command.text))
-            conn.send(PrivateChat(conn.name, target.name, command.text, outgoing=True))
+            self.send(conn, PrivateChat(conn.name, target.name, command.text, outgoing=True))
         elif isinstance(command, commands.Who):
-            conn.send(WhoList(room, tuple(sorted(m.name for m in hub.members(room)))))
+            self.send(conn, WhoList(room, tuple(sorted(m.name for m in hub.members(room)))))
         elif isinstance(command, commands.ListRooms):
-            conn.send(RoomList(tuple(hub.room_counts())))
+            self.send(conn, RoomList(tuple(hub.room_counts())))
         elif isinstance(command, commands.JoinRoom):
             self._join_room(conn, room, command.room)
         elif isinstance(command, commands.Nick):
@@ -401,28 +423,28 @@ class Broadcaster:
 
     def _join_room(self, conn: Connection, old: str, new: str) -> None:
         if new == old:
-            conn.send(Notice(f"you are already in #{new}"))
+            self.send(conn, Notice(f"you are already in #{new}"))
             return
         try:
             self.hub.enter(conn, new)
         except RoomLimitReached:
-            conn.send(Error("room_limit", f"#{new} does not exist and no more rooms can be created"))
+            self.send(conn, Error("room_limit", f"#{new} does not exist and no more rooms can be created"))
             return
         self.fan_out(Left(conn.name, old, logout=False), self.hub.members(old))
         self.fan_out(Joined(conn.name, new, login=False), self.hub.members(new), conn)
-        conn.send(RoomEntered(new, tuple(sorted(m.name for m in self.hub.members(new)))))
+        self.send(conn, RoomEntered(new, tuple(sorted(m.name for m in self.hub.members(new)))))
 
     def _nick(self, conn: Connection, new: str) -> None:
         old = conn.name
         if new == old:
-            conn.send(Notice(f"you are already known as {new}"))
+            self.send(conn, Notice(f"you are already known as {new}"))
             return
         if not self.hub.rename(conn, new):
-            conn.send(Error("name_taken", f"the name {new} is taken"))
+            self.send(conn, Error("name_taken", f"the name {new} is taken"))
             return
         if conn.room is not None:
             self.fan_out(Renamed(old, new), self.hub.members(conn.room), conn)
-        conn.send(NameChanged(new))
+        self.send(conn, NameChanged(new))
 
     def _shutdown(self) -> None:
         self.stopping = True

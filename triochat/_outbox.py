@@ -34,6 +34,7 @@ class Outbox:
 
     __slots__ = (
         "_chunks",
+        "_held",
         "_nursery",
         "_send_nowait",
         "_stream",
@@ -60,6 +61,7 @@ class Outbox:
         self._send_nowait: SendNowait | None = getattr(stream, "send_nowait", None)
         self._nursery = nursery
         self._chunks: list[bytes] = []
+        self._held: list[bytes] = []
         self._write_scope: trio.CancelScope | None = None
         self.limit = limit
         self.send_timeout = send_timeout
@@ -73,6 +75,37 @@ class Outbox:
         self.failure: str | None = None
         """Why the outbox failed, or ``None``."""
 
+    def hold(self, data: bytes, pending: list[Outbox]) -> bool:
+        """Like :meth:`push`, but keep *data* until :meth:`release`.
+
+        The broadcaster holds everything it sends during one batch of
+        requests and releases each outbox once at the end, so that several
+        messages to one client leave in one ``send()``.  The first hold adds
+        the outbox to *pending*.
+        """
+        if self.sealed:
+            return False
+        if self.draining:
+            return self.push(data)
+        if not self._held:
+            pending.append(self)
+        self._held.append(data)
+        self.queued += len(data)
+        if self.queued > self.limit:
+            self.fail(SLOW_OVERFLOW)
+            return False
+        return True
+
+    def release(self) -> None:
+        """Write what :meth:`hold` kept, as one push."""
+        held = self._held
+        if not held:
+            return
+        data = held[0] if len(held) == 1 else b"".join(held)
+        self._held = []
+        self.queued -= len(data)
+        self._write(data)  # even if sealed meanwhile: these bytes came first
+
     def push(self, data: bytes) -> bool:
         """Queue *data* to be written after everything pushed before it.
 
@@ -80,6 +113,16 @@ class Outbox:
         sealed or failed (possibly by this very push).
         """
         if self.sealed:
+            return False
+        if self._held:
+            # Keep the order: these bytes go after what is being held.
+            self._held.append(data)
+            self.queued += len(data)
+            return True
+        return self._write(data)
+
+    def _write(self, data: bytes) -> bool:
+        if self.failure is not None:
             return False
         if self.draining:
             self._chunks.append(data)
@@ -120,6 +163,7 @@ class Outbox:
         self.failure = reason
         self.sealed = True
         self._chunks.clear()
+        self._held.clear()
         self.queued = 0
         if self._write_scope is not None:
             self._write_scope.cancel()
