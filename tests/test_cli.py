@@ -136,7 +136,11 @@ def test_config_file_then_flags(tmp_path: Path) -> None:
     assert server.config.idle_timeout == 300
     assert server.config.max_message_bytes == 1000
     assert server.config.websocket is False
-    assert serve.build_server(_settings(["--no-tcp", "--ping-interval", "off"])).config.tcp_port is None
+    off = serve.build_server(_settings(["--no-tcp", "--ping-interval", "off", "--idle-timeout", "off"]))
+    assert off.config.tcp_port is None
+    assert off.config.ping_interval is None
+    assert off.config.idle_timeout is None
+    assert serve.build_server(_settings(["--ping-interval", "5"])).config.ping_interval == 5
 
 
 @pytest.mark.parametrize(

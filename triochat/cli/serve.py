@@ -36,8 +36,13 @@ class _Option:
     help: str
 
 
-def _seconds_or_off(text: str) -> float | None:
-    return None if text.lower() in ("off", "none", "0") else float(text)
+OFF = "off"
+"""What ``--idle-timeout off`` and ``--ping-interval off`` parse to (``None`` means "not given")."""
+OPTIONAL_TIMES = ("idle_timeout", "ping_interval")
+
+
+def _seconds_or_off(text: str) -> float | str:
+    return OFF if text.lower() in ("off", "none", "0") else float(text)
 
 
 OPTIONS = [
@@ -287,6 +292,9 @@ def build_server(settings: dict[str, Any]) -> ChatServer:
     settings["auth"] = _auth_hook(settings)
     if "rooms" in settings:
         settings["rooms"] = tuple(settings["rooms"])
+    for key in OPTIONAL_TIMES:
+        if isinstance(settings.get(key), str) and str(settings[key]).lower() == OFF:
+            settings[key] = None
     known = {f.name for f in fields(ServerConfig)}
     unknown = sorted(set(settings) - known)
     if unknown:
