@@ -28,11 +28,14 @@ class Connection:
 
     __slots__ = (
         "echo",
+        "keepalive",
+        "last_seen",
         "leave_reason",
         "name",
         "outbox",
         "over_capacity",
         "peer",
+        "ping_sent",
         "registered",
         "room",
         "scope",
@@ -51,6 +54,12 @@ class Connection:
         """True once the connection holds a name in the hub."""
         self.leave_reason: str | None = None
         self.scope = trio.CancelScope()
+        self.keepalive = False
+        """Pinged by the server's keepalive sweeper when quiet (WebSocket)."""
+        self.last_seen = 0.0
+        """``trio.current_time()`` when the peer last sent anything."""
+        self.ping_sent: float | None = None
+        """When an unanswered keepalive ping went out."""
         self.over_capacity = False
         """Accepted only to be refused politely (e.g. with HTTP 503)."""
 

@@ -132,6 +132,34 @@ class Runtime:
 
         return failed
 
+    async def keepalive(self, ping_frame: bytes) -> None:
+        """Ping quiet keepalive connections; cut off those that do not answer.
+
+        One task for the whole server instead of a timer per connection: it
+        wakes a few times per ``ping_interval``; any bytes from the peer (a
+        pong or anything else) count as an answer.
+        """
+        interval = self.config.ping_interval
+        if interval is None:
+            return
+        timeout = self.config.ping_timeout
+        tick = min(interval, timeout) / 4
+        while True:
+            await trio.sleep(tick)
+            now = trio.current_time()
+            for conn in list(self.connections):
+                if not conn.keepalive:
+                    continue
+                if conn.ping_sent is not None:
+                    if conn.last_seen >= conn.ping_sent:
+                        conn.ping_sent = None
+                    elif now - conn.ping_sent >= timeout:
+                        conn.kick("ping timeout")
+                        continue
+                if conn.ping_sent is None and now - conn.last_seen >= interval:
+                    conn.ping_sent = now
+                    conn.outbox.push(ping_frame)
+
     async def _leave(self, conn: Connection) -> None:
         # Must reach the broadcaster even while this task is being cancelled,
         # or the name would stay taken; bounded in case the broadcaster hangs.

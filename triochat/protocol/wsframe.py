@@ -25,3 +25,7 @@ def text_frame(payload: bytes) -> bytes:
 def is_close_frame(data: bytes | bytearray | memoryview) -> bool:
     """True if *data* starts with a close frame (never true of an HTTP response)."""
     return len(data) > 0 and data[0] == CLOSE_FRAME_FIRST_BYTE
+
+
+KEEPALIVE_PING = bytes((0x89, 4)) + b"tcka"
+"""An unmasked ping frame with a 4-byte payload, sent by the server to quiet peers."""

@@ -70,11 +70,13 @@ class OutboxStream(trio.abc.Stream):
         if self._closed:
             raise trio.ClosedResourceError("stream is closed")
         try:
-            return await self._stream.receive_some(max_bytes)
+            data = await self._stream.receive_some(max_bytes)
         except trio.BrokenResourceError:
             # A reset: nothing queued for this peer can arrive any more.
             self._conn.outbox.fail(CONNECTION_LOST)
             raise
+        self._conn.last_seen = trio.current_time()  # any bytes answer a keepalive ping
+        return data
 
     async def aclose(self) -> None:
         # trio-websocket is done with the connection: end the session; the
@@ -126,6 +128,8 @@ async def _admit(runtime: Runtime, conn: Connection, request: WebSocketRequest) 
     kind, path_name = route
     subprotocol = jsonwire.SUBPROTOCOL if jsonwire.SUBPROTOCOL in request.proposed_subprotocols else None
     ws = await request.accept(subprotocol=subprotocol)
+    conn.last_seen = trio.current_time()
+    conn.keepalive = True
     if kind == "gt":
         conn.wire, conn.echo = gt_wire, True
     else:
@@ -157,29 +161,16 @@ async def run_ws_session(runtime: Runtime, conn: Connection, stream: trio.abc.St
         ws_tasks.cancel_scope.cancel()
 
 
-async def _next_message(runtime: Runtime, conn: Connection, ws: WebSocketConnection) -> str | bytes | None:
-    """The next message; ``None`` once the peer closed or stopped answering pings."""
-    interval = runtime.config.ping_interval
-    while True:
-        if interval is None:
-            try:
-                return await ws.get_message()
-            except ConnectionClosed:
-                return None
-        with trio.move_on_after(interval):
-            try:
-                return await ws.get_message()
-            except ConnectionClosed:
-                return None
-        # Quiet for a whole interval: make sure the peer is still there.
-        with trio.move_on_after(runtime.config.ping_timeout) as pong:
-            try:
-                await ws.ping()
-            except ConnectionClosed:
-                return None
-        if pong.cancelled_caught:
-            conn.leave_reason = "ping timeout"
-            return None
+async def _next_message(ws: WebSocketConnection) -> str | bytes | None:
+    """The next message; ``None`` once the connection is closed.
+
+    Quiet peers are pinged by the server's keepalive task
+    (:meth:`Runtime.keepalive`), not here: no timer per message.
+    """
+    try:
+        return await ws.get_message()
+    except ConnectionClosed:
+        return None
 
 
 async def _close(ws: WebSocketConnection, code: int, reason: str) -> None:
@@ -211,7 +202,7 @@ async def _gt_session(runtime: Runtime, conn: Connection, admitted: _Admitted) -
     ws = admitted.ws
     first: str | bytes | None = None
     with trio.move_on_after(runtime.config.login_timeout):
-        first = await _next_message(runtime, conn, ws)
+        first = await _next_message(ws)
     if first is None:
         _push(conn, gtwire.connect_response(False, "login timed out"))
         await _close(ws, 1000, "login timed out")
@@ -233,7 +224,7 @@ async def _gt_session(runtime: Runtime, conn: Connection, admitted: _Admitted) -
     _push(conn, gtwire.connect_response(True, "Connected successfully"))
     await runtime.request(conn, LOGIN)
     while True:
-        message = await _next_message(runtime, conn, ws)
+        message = await _next_message(ws)
         if message is None:
             return
         decoded = gtwire.decode_client_frame(message)
@@ -252,7 +243,7 @@ async def _v1_session(runtime: Runtime, conn: Connection, admitted: _Admitted) -
     logged_in = False
     with trio.move_on_after(runtime.config.login_timeout):
         while not logged_in:
-            message = await _next_message(runtime, conn, ws)
+            message = await _next_message(ws)
             if message is None:
                 return
             frame = jsonwire.decode_client_frame(message)
@@ -274,7 +265,7 @@ async def _v1_session(runtime: Runtime, conn: Connection, admitted: _Admitted) -
     conn.send(Welcome(conn.name))
     await runtime.request(conn, LOGIN)
     while True:
-        message = await _next_message(runtime, conn, ws)
+        message = await _next_message(ws)
         if message is None:
             return
         frame = jsonwire.decode_client_frame(message)
