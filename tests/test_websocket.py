@@ -310,10 +310,12 @@ async def test_garbage_instead_of_a_handshake_gets_400(chat_server: ChatServer) 
 
 
 async def test_quiet_peer_that_answers_pings_stays(autojump_clock: trio.testing.MockClock) -> None:
-    async with open_test_server(ping_interval=20, ping_timeout=10) as server:
-        async with open_websocket(server) as ws:
-            await v1_login(ws, "quiet")
-            await trio.sleep(300)  # fifteen keepalive rounds, answered by the client's library
-            await send(ws, type="who")
-            assert await recv(ws) == {"type": "who", "room": "lobby", "members": ["quiet"]}
-            assert server.statistics().users == 1
+    async with (
+        open_test_server(ping_interval=20, ping_timeout=10) as server,
+        open_websocket(server) as ws,
+    ):
+        await v1_login(ws, "quiet")
+        await trio.sleep(300)  # fifteen keepalive rounds, answered by the client's library
+        await send(ws, type="who")
+        assert await recv(ws) == {"type": "who", "room": "lobby", "members": ["quiet"]}
+        assert server.statistics().users == 1
