@@ -147,3 +147,17 @@ def test_close_frame_detection() -> None:
     assert not is_close_frame(b"HTTP/1.1 101 Switching Protocols\r\n")
     assert not is_close_frame(text_frame(b"x"))
     assert not is_close_frame(b"")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        ChatMessage(1, 1700000000.123456, "a", "lobby", "plain"),
+        ChatMessage(
+            2**40, 0.1, "b.c", "dev", 'quotes " and \\ and \n\t\u0001 and \u00e9\U0001f600', True, True
+        ),
+    ],
+)
+def test_fast_message_encoding_matches_the_generic_one(message: ChatMessage) -> None:
+    generic = json.dumps(jsonwire.event_object(message), ensure_ascii=False, separators=(",", ":"))
+    assert jsonwire.encode_event(message) == generic

@@ -225,8 +225,23 @@ def event_object(event: Event) -> dict[str, Any]:
     raise TypeError(f"not an event: {event!r}")
 
 
+_quote = json.encoder.encode_basestring  # the C string encoder json.dumps uses
+_BOOL = {True: "true", False: "false"}
+
+
 def encode_event(event: Event) -> str:
-    """Encode a server event as a JSON text."""
+    """Encode a server event as a JSON text.
+
+    Chat messages, the hot path of a busy server, are formatted directly;
+    the result is the same text the generic path would give.
+    """
+    if type(event) is ChatMessage:
+        return (
+            f'{{"type":"message","id":{event.id},"ts":{event.timestamp!r},'
+            f'"room":{_quote(event.room)},"from":{_quote(event.sender)},'
+            f'"text":{_quote(event.content)},"agent":{_BOOL[event.agent]},'
+            f'"action":{_BOOL[event.action]}}}'
+        )
     return _dumps(event_object(event))
 
 
