@@ -206,7 +206,14 @@ def summarize(point: Point, runs: dict[str, list[dict[str, Any]]]) -> list[str]:
         if any(drops):
             notes.append(f"dropped {max(drops)}")
         extra = []
-        for key in ("server_cpu_us_per_delivery", "p50_ms", "p99_ms", "idle_cpu_share", "loadgen_cpu_share"):
+        for key in (
+            "server_cpu_us_per_delivery",
+            "server_cpu_ms_per_login",
+            "p50_ms",
+            "p99_ms",
+            "idle_cpu_share",
+            "loadgen_cpu_share",
+        ):
             vals = [r[key] for r in results if key in r]
             if vals and key != metric:
                 extra.append(f"{key} {statistics.median(vals):g}")

@@ -29,6 +29,9 @@ from ..protocol.wsframe import is_close_frame, text_frame
 
 log = logging.getLogger("triochat.websocket")
 
+RECEIVE_SIZE = 65536
+"""Bytes trio-websocket asks for per read (its default, 4 KiB, caps messages per read)."""
+
 CLOSE_TIMEOUT = 2.0
 """How long a server-initiated close waits for the client's answer."""
 
@@ -148,6 +151,7 @@ async def run_ws_session(runtime: Runtime, conn: Connection, stream: trio.abc.St
                 OutboxStream(stream, conn),
                 message_queue_size=4,
                 max_message_size=config.max_message_bytes,
+                receive_buffer_size=RECEIVE_SIZE,
             )
             admitted = await _admit(runtime, conn, request)
         if admitted is not None:
