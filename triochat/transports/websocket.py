@@ -10,6 +10,7 @@ Outgoing chat frames are built by the wire encoders below, once per message.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -17,7 +18,7 @@ import trio
 import trio_websocket
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest
 
-from .._broadcaster import LOGIN, Reply
+from .._broadcaster import LOGIN, ConnectionRequest, Reply
 from .._connection import Connection
 from .._outbox import CONNECTION_LOST
 from .._runtime import Runtime
@@ -227,19 +228,44 @@ async def _gt_session(runtime: Runtime, conn: Connection, admitted: _Admitted) -
         return
     _push(conn, gtwire.connect_response(True, "Connected successfully"))
     await runtime.request(conn, LOGIN)
-    while True:
-        message = await _next_message(ws)
-        if message is None:
-            return
-        decoded = gtwire.decode_client_frame(message)
-        if decoded is None:
+    await _serve_frames(runtime, conn, ws, _interpret_gt)
+
+
+def _interpret_gt(message: str | bytes) -> ConnectionRequest | None:
+    decoded = gtwire.decode_client_frame(message)
+    if isinstance(decoded, jsonwire.FrameError):
+        return Reply(Error(decoded.code, decoded.message))
+    if isinstance(decoded, gtwire.Connect):
+        return Reply(Error("already_connected", "already connected"))
+    return decoded
+
+
+def _interpret_v1(message: str | bytes) -> ConnectionRequest | None:
+    frame = jsonwire.decode_client_frame(message)
+    if isinstance(frame, jsonwire.FrameError):
+        return Reply(Error(frame.code, frame.message))
+    if isinstance(frame, jsonwire.Login):
+        return Reply(Error("already_logged_in", "already logged in"))
+    if isinstance(frame, commands.Help):
+        return Reply(HelpText(commands.HELP_LINES))
+    return frame
+
+
+async def _serve_frames(
+    runtime: Runtime,
+    conn: Connection,
+    ws: WebSocketConnection,
+    interpret: Callable[[str | bytes], ConnectionRequest | None],
+) -> None:
+    """Turn each message into a request for the broadcaster until the peer goes or quits."""
+    while (message := await _next_message(ws)) is not None:
+        request = interpret(message)
+        if request is None:
             continue
-        if isinstance(decoded, jsonwire.FrameError):
-            await runtime.request(conn, Reply(Error(decoded.code, decoded.message)))
-        elif isinstance(decoded, gtwire.Connect):
-            await runtime.request(conn, Reply(Error("already_connected", "already connected")))
-        else:
-            await runtime.request(conn, decoded)
+        await runtime.request(conn, request)
+        if isinstance(request, commands.Quit):
+            await _close(ws, 1000, "goodbye")
+            return
 
 
 async def _v1_session(runtime: Runtime, conn: Connection, admitted: _Admitted) -> None:
@@ -268,21 +294,4 @@ async def _v1_session(runtime: Runtime, conn: Connection, admitted: _Admitted) -
         return
     conn.send(Welcome(conn.name))
     await runtime.request(conn, LOGIN)
-    while True:
-        message = await _next_message(ws)
-        if message is None:
-            return
-        frame = jsonwire.decode_client_frame(message)
-        if frame is None:
-            continue
-        if isinstance(frame, jsonwire.FrameError):
-            await runtime.request(conn, Reply(Error(frame.code, frame.message)))
-        elif isinstance(frame, jsonwire.Login):
-            await runtime.request(conn, Reply(Error("already_logged_in", "already logged in")))
-        elif isinstance(frame, commands.Help):
-            await runtime.request(conn, Reply(HelpText(commands.HELP_LINES)))
-        else:
-            await runtime.request(conn, frame)
-            if isinstance(frame, commands.Quit):
-                await _close(ws, 1000, "goodbye")
-                return
+    await _serve_frames(runtime, conn, ws, _interpret_v1)
