@@ -241,8 +241,9 @@ async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
     with trio.fail_after(180):
         members = await connect_all(dialect, port, n)
         await trio.sleep(0.3)
-        for member in members:
-            await member.drain()
+        async with trio.open_nursery() as nursery:
+            for member in members:
+                nursery.start_soon(member.drain)
     senders = max(1, min(4, n // 4))
     per_message = n if dialect.echo else n - 1
     if rate is None:

@@ -57,6 +57,10 @@ TRIOCHAT = (
     "warning",
     "--max-connections",
     "19000",
+    # The peers announce no joins; without a limit, N logins into one room
+    # cost N^2/2 join deliveries before a run starts.  See docs/benchmarks.md.
+    "--presence-limit",
+    "100",
 )
 SUBJECTS = {
     s.name: s

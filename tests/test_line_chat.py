@@ -211,3 +211,16 @@ async def test_quit_at_the_name_prompt(chat_server: ChatServer) -> None:
     await client.receive_until("Enter your name:")
     await client.send("QUIT")
     assert await client.receive_all() == ["Goodbye stranger."]
+
+
+async def test_rooms_above_the_presence_limit_do_not_announce() -> None:
+    async with open_test_server(presence_limit=2) as server:
+        alice = await connect(server, "alice")
+        await connect(server, "bob")
+        assert await alice.receive() == "*** bob has joined the chat ***"  # 2 members: announced
+        carol = await connect(server, "carol")  # 3 members: quiet
+        await carol.send("hi")
+        assert await alice.receive() == "carol: hi"
+        await carol.send("/quit")
+        await carol.receive_all()
+        assert await alice.receive() == "*** carol has left the chat ***"  # back to 2: announced

@@ -256,6 +256,12 @@ class Broadcaster:
 
     # -- delivery --------------------------------------------------------------
 
+    def announce(self, event: Event, room: str, exclude: Connection | None = None) -> None:
+        """Tell *room* that someone came or went, unless it is above ``presence_limit``."""
+        limit = self.config.presence_limit
+        if limit is None or self.hub.size(room) <= limit:
+            self.fan_out(event, self.hub.members(room), exclude)
+
     def fan_out(
         self, event: Event, recipients: Iterable[Connection], exclude: Connection | None = None
     ) -> int:
@@ -378,7 +384,7 @@ class Broadcaster:
             room = hub.release(conn)
             conn.registered = False
             if room is not None and not self.stopping:
-                self.fan_out(Left(name, room, logout=True, reason=conn.leave_reason), hub.members(room))
+                self.announce(Left(name, room, logout=True, reason=conn.leave_reason), room)
             command.done.set()
             return
         if isinstance(command, Reply):
@@ -393,7 +399,7 @@ class Broadcaster:
         if isinstance(command, Login):
             room = hub.default_room
             hub.enter(conn, room)
-            self.fan_out(Joined(conn.name, room, login=True), hub.members(room), conn)
+            self.announce(Joined(conn.name, room, login=True), room, conn)
             return
         room = conn.room
         if room is None:
@@ -430,8 +436,8 @@ class Broadcaster:
         except RoomLimitReached:
             self.send(conn, Error("room_limit", f"#{new} does not exist and no more rooms can be created"))
             return
-        self.fan_out(Left(conn.name, old, logout=False), self.hub.members(old))
-        self.fan_out(Joined(conn.name, new, login=False), self.hub.members(new), conn)
+        self.announce(Left(conn.name, old, logout=False), old)
+        self.announce(Joined(conn.name, new, login=False), new, conn)
         self.send(conn, RoomEntered(new, tuple(sorted(m.name for m in self.hub.members(new)))))
 
     def _nick(self, conn: Connection, new: str) -> None:

@@ -29,6 +29,8 @@ class ServerConfig:
     """Send line-protocol users their own chat messages back."""
     rooms: tuple[str, ...] = ("lobby",)
     """Rooms that always exist; everyone starts in the first."""
+    presence_limit: int | None = None
+    """Rooms with more members than this do not announce joins and leaves (``None``: all do)."""
     max_rooms: int = 1000
     """How many rooms may exist at once (others are created by ``/join``)."""
     max_connections: int = 10_000

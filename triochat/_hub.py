@@ -120,6 +120,10 @@ class Hub(Generic[M]):
         member.room = None
         return room
 
+    def size(self, room: str) -> int:
+        """How many members *room* has."""
+        return len(self._rooms.get(room, ()))
+
     def members(self, room: str) -> Iterable[M]:
         """The members of *room*, in the order they entered (empty if none)."""
         return self._rooms.get(room, {}).keys()

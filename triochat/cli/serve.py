@@ -149,6 +149,12 @@ OPTIONS = [
         "requests queued for the broadcaster (default: 1024)",
     ),
     _Option(
+        "--presence-limit",
+        "presence_limit",
+        int,
+        "rooms bigger than N do not announce joins and leaves (default: no limit)",
+    ),
+    _Option(
         "--max-rooms",
         "max_rooms",
         int,
