@@ -264,7 +264,8 @@ def chart(points: list[Point], runs: dict[int, dict[str, list[dict[str, Any]]]],
     right.set(
         xscale="log",
         xlabel="clients in the room (N)",
-        ylabel="p99 latency (ms)",
+        ylabel="p99 latency (ms, lower is better)",
+        yscale="log",
         title="p99 at 50k deliveries/s",
     )
     for ax in (left, right):
@@ -272,6 +273,48 @@ def chart(points: list[Point], runs: dict[int, dict[str, list[dict[str, Any]]]],
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def write_report(
+    out: Path,
+    points: list[Point],
+    all_runs: dict[int, dict[str, list[dict[str, Any]]]],
+    command: str,
+    repeats: int,
+) -> list[str]:
+    report = [
+        "# triochat benchmark results",
+        "",
+        f"Command: `{command}`",
+        f"Machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M')}",
+        f"Repeats per point: {repeats} (interleaved), medians shown. Ratio columns: how many "
+        "times better the reference is than the row (above 1: triochat better).",
+        "",
+    ]
+    for index, point in enumerate(points):
+        report += summarize(point, all_runs[index])
+    (out / "report.md").write_text("\n".join(report))
+    chart(points, all_runs, out / "chart.png")
+    return report
+
+
+def rebuild(out: Path) -> list[str]:
+    """Report and chart again from a finished run's ``runs.jsonl``."""
+    records = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    points: list[Point] = []
+    all_runs: dict[int, dict[str, list[dict[str, Any]]]] = {}
+    index_of: dict[str, int] = {}
+    for record in records:
+        label = record["point"]
+        if label not in index_of:
+            index_of[label] = len(points)
+            scenario, *pairs = label.split()
+            params = {k: json.loads(v) for k, v in (pair.split("=", 1) for pair in pairs)}
+            points.append(Point(scenario, (), params))
+            all_runs[index_of[label]] = {}
+        all_runs[index_of[label]].setdefault(record["server"], []).append(record)
+    repeats = max(r["repeat"] for r in records)
+    return write_report(out, points, all_runs, f"python -m benchmarks.run (rebuilt from {out.name})", repeats)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -282,7 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer, shorter runs (under 3 minutes)")
     parser.add_argument("--repeats", type=int, default=2, help="runs per server and point (default: 2)")
     parser.add_argument("--only", action="append", help="run only these servers (repeatable)")
+    parser.add_argument("--report", metavar="DIR", help="rebuild report.md and chart.png of a finished run")
     args = parser.parse_args(argv)
+    if args.report:
+        print("\n".join(rebuild(Path(args.report))))
+        return 0
     scenarios = args.scenarios or ["fanout", "latency", "idle", "logins"]
     points = plan(scenarios, args.quick)
     out = ROOT / "benchmarks" / "results" / time.strftime("%Y%m%d-%H%M%S")
@@ -312,19 +359,8 @@ def main(argv: list[str] | None = None) -> int:
                     log.write(json.dumps(record) + "\n")
                     log.flush()
                     all_runs[index][name].append(result)
-    report = [
-        "# triochat benchmark results",
-        "",
-        f"Command: `python -m benchmarks.run {' '.join(argv if argv is not None else sys.argv[1:])}`",
-        f"Machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M')}",
-        f"Repeats per point: {args.repeats} (interleaved), medians shown. Ratio columns: how many "
-        "times better the reference is than the row (above 1: triochat better).",
-        "",
-    ]
-    for index, point in enumerate(points):
-        report += summarize(point, all_runs[index])
-    (out / "report.md").write_text("\n".join(report))
-    chart(points, all_runs, out / "chart.png")
+    command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    report = write_report(out, points, all_runs, command.strip(), args.repeats)
     print("\n".join(report))
     print(f"\nresults: {out}", file=sys.stderr)
     return 0
