@@ -18,6 +18,7 @@ import os
 import re
 import resource
 import select
+import socket
 import struct
 import sys
 import time
@@ -253,6 +254,13 @@ async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
     per_sender = messages // senders
     messages = per_sender * senders
     expected = [messages - (per_sender if (i < senders and not dialect.echo) else 0) for i in range(n)]
+    stalled: list[Client] = []
+    for i in range(spec.get("stalled", 0)):
+        # Connected and logged in like everyone else, but never reads.
+        client = await connect(dialect, port, f"stalled{i}")
+        client.stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.append(client)
+    rss_before = proc_rss(pid)
     probes = members[senders : senders + 10] if rate is not None else []
     for probe in probes:
         probe.latencies = []
@@ -283,6 +291,8 @@ async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
     timeout = 300 if rate is None else spec["seconds"] * 4 + 30
     timed_out = False
 
+    receivers_done = trio.Event()
+
     async def receive() -> None:
         nonlocal timed_out
         deadline = time.monotonic() + timeout
@@ -290,18 +300,38 @@ async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
             await trio.to_thread.run_sync(receive_all, members, expected, deadline)
         except TimeoutError:
             timed_out = True
+        finally:
+            receivers_done.set()
+
+    churned = 0
+
+    async def churn(per_second: float) -> None:
+        nonlocal churned
+        while True:
+            client = await connect(dialect, port, f"churn{churned}")
+            await client.stream.aclose()
+            churned += 1
+            await trio.sleep(1 / per_second)
 
     with trio.move_on_after(timeout + 5):
         async with trio.open_nursery() as nursery:
+            if spec.get("churn"):
+                nursery.start_soon(churn, spec["churn"])
             nursery.start_soon(receive)
-            for i, member in enumerate(members[:senders]):
-                offset = (i / senders) * (senders * per_message / rate) if rate else 0.0
-                nursery.start_soon(send, member, offset)
+            async with trio.open_nursery() as sending:
+                for i, member in enumerate(members[:senders]):
+                    offset = (i / senders) * (senders * per_message / rate) if rate else 0.0
+                    sending.start_soon(send, member, offset)
+            while not receivers_done.is_set():
+                await receivers_done.wait()
+            nursery.cancel_scope.cancel()  # stops the churn
     elapsed = time.perf_counter() - start
     cpu_server, cpu_self = proc_cpu(pid) - cpu_server0, self_cpu() - cpu_self0
     delivered = sum(m.count for m in members)
     latencies = [x for probe in probes for x in (probe.latencies or [])]
-    for member in members:
+    rss_after = proc_rss(pid)
+    cut_off = [_was_cut_off(client) for client in stalled]
+    for member in members + stalled:
         await member.stream.aclose()
     result: dict[str, Any] = {
         "delivered": delivered,
@@ -316,7 +346,26 @@ async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
         "loadgen_bound": cpu_self / elapsed > 0.9,
     }
     result.update(_stats(latencies))
+    if stalled:
+        result["stalled_cut_off"] = sum(cut_off)
+        result["server_rss_growth_mib"] = round((rss_after - rss_before) / 2**20, 1)
+    if spec.get("churn"):
+        result["churned"] = churned
     return result
+
+
+def _was_cut_off(client: Client) -> bool:
+    """Did the server close this (never reading) client?  Reads what is left to see."""
+    fd = client.fd
+    while True:
+        try:
+            data = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            return False
+        except ConnectionResetError:
+            return True
+        if not data:
+            return True
 
 
 async def idle(spec: dict[str, Any]) -> dict[str, Any]:

@@ -99,6 +99,18 @@ def plan(scenarios: list[str], quick: bool) -> list[Point]:
             points.append(
                 Point("fanout", subjects, {"clients": n, "rate": rate, "seconds": 2 if quick else 5})
             )
+    if "stalled" in scenarios:
+        # The same fixed-rate point with one client that never reads: the others'
+        # p99 should not move, and the stalled one should be cut off.
+        subjects = ("triochat-ws", "triochat-tcp", "websockets", "asyncio-protocol")
+        for stalled in (0, 1):
+            params = {"clients": 100, "rate": 50_000, "seconds": 3 if quick else 10, "stalled": stalled}
+            points.append(Point("fanout", subjects, params))
+    if "churn" in scenarios:
+        subjects = ("triochat-ws", "triochat-tcp", "websockets", "asyncio-protocol")
+        for churn in (0, 100):
+            params = {"clients": 100, "deliveries": 100_000 if quick else 400_000, "churn": churn}
+            points.append(Point("fanout", subjects, params))
     if "idle" in scenarios:
         subjects = ("triochat-ws", "triochat-tcp", "websockets", "asyncio-howto")
         for n in (1000,) if quick else (1000, 10_000):
@@ -216,6 +228,9 @@ def summarize(point: Point, runs: dict[str, list[dict[str, Any]]]) -> list[str]:
             "p50_ms",
             "p99_ms",
             "idle_cpu_share",
+            "stalled_cut_off",
+            "server_rss_growth_mib",
+            "churned",
             "loadgen_cpu_share",
         ):
             vals = [r[key] for r in results if key in r]
@@ -320,7 +335,7 @@ def rebuild(out: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="triochat benchmark harness")
     parser.add_argument(
-        "scenarios", nargs="*", default=[], help="fanout, latency, idle, logins (default: all)"
+        "scenarios", nargs="*", default=[], help="fanout latency stalled churn idle logins (default: all)"
     )
     parser.add_argument("--quick", action="store_true", help="fewer, shorter runs (under 3 minutes)")
     parser.add_argument("--repeats", type=int, default=2, help="runs per server and point (default: 2)")
@@ -330,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         print("\n".join(rebuild(Path(args.report))))
         return 0
-    scenarios = args.scenarios or ["fanout", "latency", "idle", "logins"]
+    scenarios = args.scenarios or ["fanout", "latency", "stalled", "churn", "idle", "logins"]
     points = plan(scenarios, args.quick)
     out = ROOT / "benchmarks" / "results" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)

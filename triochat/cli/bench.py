@@ -13,6 +13,8 @@ from pathlib import Path
 SCENARIOS: dict[str, str] = {
     "fanout": "fan-out saturation, N = 10, 100, 1000: triochat (WebSocket and TCP) and every peer",
     "latency": "p50/p90/p99/max at fixed delivered rates (10k and 50k per second, N = 100 and 1000)",
+    "stalled": "the 50k/s latency point with and without one client that never reads",
+    "churn": "fan-out at N = 100 with and without connect/disconnect churn",
     "idle": "memory per idle connection and idle CPU, 1k and 10k connections",
     "logins": "connections and logins per second",
 }
