@@ -99,15 +99,20 @@ def plan(scenarios: list[str], quick: bool) -> list[Point]:
             points.append(
                 Point("fanout", subjects, {"clients": n, "rate": rate, "seconds": 2 if quick else 5})
             )
+    pairs = (
+        ("triochat-ws", "websockets")
+        if quick
+        else ("triochat-ws", "triochat-tcp", "websockets", "asyncio-protocol")
+    )
     if "stalled" in scenarios:
         # The same fixed-rate point with one client that never reads: the others'
         # p99 should not move, and the stalled one should be cut off.
-        subjects = ("triochat-ws", "triochat-tcp", "websockets", "asyncio-protocol")
+        subjects = pairs
         for stalled in (0, 1):
-            params = {"clients": 100, "rate": 50_000, "seconds": 3 if quick else 10, "stalled": stalled}
+            params = {"clients": 100, "rate": 50_000, "seconds": 2 if quick else 10, "stalled": stalled}
             points.append(Point("fanout", subjects, params))
     if "churn" in scenarios:
-        subjects = ("triochat-ws", "triochat-tcp", "websockets", "asyncio-protocol")
+        subjects = pairs
         for churn in (0, 100):
             params = {"clients": 100, "deliveries": 100_000 if quick else 400_000, "churn": churn}
             points.append(Point("fanout", subjects, params))
