@@ -59,6 +59,17 @@ class Runtime:
             return Reject(500, "internal error")
         return decision
 
+    def claim_name(self, conn: Connection, name: str) -> bool:
+        """Reserve *name* for *conn*; ``False`` if it is taken or the server is stopping.
+
+        One synchronous call checks and claims, so no other task can slip in
+        between; every transport logs users in through here.
+        """
+        if self.stopping or not self.hub.reserve(name, conn):
+            return False
+        conn.registered = True
+        return True
+
     async def request(self, conn: Connection, command: ConnectionRequest) -> None:
         """Queue a request from *conn* for the broadcaster (waits if the queue is full)."""
         await self.inbound_send.send((conn, command))

@@ -93,23 +93,19 @@ async def _login(runtime: Runtime, conn: Connection, reader: _LineReader) -> boo
             push(encode_line(text.error(f"invalid name: {problem}")))
             push(prompt)
             continue
-        # Check and claim in one synchronous call: no other task can slip in.
-        if runtime.stopping or not runtime.hub.reserve(name, conn):
-            push(encode_line(text.error(f"the name {name} is taken, try another")))
-            push(prompt)
-            continue
-        conn.registered = True
-        return True
+        if runtime.claim_name(conn, name):
+            return True
+        push(encode_line(text.error(f"the name {name} is taken, try another")))
+        push(prompt)
 
 
-async def _claim_identity(runtime: Runtime, conn: Connection, identity: str) -> bool:
+def _claim_identity(runtime: Runtime, conn: Connection, identity: str) -> bool:
     """Log in under the name an auth hook decided; ``False`` if it is taken."""
     conn.outbox.push(encode_line(banner(runtime)))
-    if runtime.stopping or not runtime.hub.reserve(identity, conn):
-        conn.outbox.push(encode_line(text.error(f"the name {identity} is taken")))
-        return False
-    conn.registered = True
-    return True
+    if runtime.claim_name(conn, identity):
+        return True
+    conn.outbox.push(encode_line(text.error(f"the name {identity} is taken")))
+    return False
 
 
 async def run_line_session(runtime: Runtime, conn: Connection, stream: trio.abc.Stream) -> None:
@@ -133,7 +129,7 @@ async def run_line_session(runtime: Runtime, conn: Connection, stream: trio.abc.
         identity = decision.identity
     with trio.move_on_after(config.login_timeout) as login_deadline:
         if identity is not None:
-            if not await _claim_identity(runtime, conn, identity):
+            if not _claim_identity(runtime, conn, identity):
                 return
         elif not await _login(runtime, conn, reader):
             return

@@ -187,19 +187,18 @@ def _push(conn: Connection, text: str) -> None:
     conn.outbox.push(text_frame(text.encode("utf-8")))
 
 
-async def _claim(runtime: Runtime, conn: Connection, name: str | None, identity: str | None) -> str | None:
+def _claim(runtime: Runtime, conn: Connection, name: str | None, identity: str | None) -> Error | None:
     """Reserve the user's name; return why it cannot be had, or ``None``."""
     if identity is not None and name is not None and name != identity:
-        return f"you are authenticated as {identity} and cannot use another name"
+        return Error("login_refused", f"you are authenticated as {identity} and cannot use another name")
     name = name if name is not None else identity
     if name is None:
-        return "a name is required"
+        return Error("login_refused", "a name is required")
     problem = name_problem(name)
     if problem is not None:
-        return f"invalid name: {problem}"
-    if runtime.stopping or not runtime.hub.reserve(name, conn):
-        return f"User {name} is already connected"
-    conn.registered = True
+        return Error("login_refused", f"invalid name: {problem}")
+    if not runtime.claim_name(conn, name):
+        return Error("name_taken", f"User {name} is already connected")
     return None
 
 
@@ -219,11 +218,11 @@ async def _gt_session(runtime: Runtime, conn: Connection, admitted: _Admitted) -
         return
     name = admitted.path_name
     if frame.username is not None and frame.username != name:
-        problem: str | None = "the username in the frame does not match the path"
+        refusal: Error | None = Error("login_refused", "the username in the frame does not match the path")
     else:
-        problem = await _claim(runtime, conn, name, admitted.identity)
-    if problem is not None:
-        _push(conn, gtwire.connect_response(False, problem))
+        refusal = _claim(runtime, conn, name, admitted.identity)
+    if refusal is not None:
+        _push(conn, gtwire.connect_response(False, refusal.text))
         await _close(ws, 1000, "connect refused")
         return
     _push(conn, gtwire.connect_response(True, "Connected successfully"))
@@ -282,12 +281,11 @@ async def _v1_session(runtime: Runtime, conn: Connection, admitted: _Admitted) -
             elif not isinstance(frame, jsonwire.Login):
                 conn.send(Error("login_required", "send a 'login' frame first"))
             else:
-                problem = await _claim(runtime, conn, frame.name, admitted.identity)
-                if problem is None:
+                refusal = _claim(runtime, conn, frame.name, admitted.identity)
+                if refusal is None:
                     logged_in = True
                 else:
-                    code = "name_taken" if problem.startswith("User ") else "login_refused"
-                    conn.send(Error(code, problem))
+                    conn.send(refusal)
     if not logged_in:
         conn.send(Error("login_timeout", "login timed out"))
         await _close(ws, 1008, "login timed out")
