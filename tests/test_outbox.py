@@ -207,3 +207,14 @@ async def test_holding_past_the_limit_fails() -> None:
         outbox.release()
     assert failures == [SLOW_OVERFLOW]
     assert stream.written == b""
+
+
+async def test_a_push_while_bytes_are_held_counts_against_the_limit() -> None:
+    stream = CountingStream()
+    failures: list[str] = []
+    pending: list[Outbox] = []
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(stream, nursery, limit=10, send_timeout=1, on_fail=failures.append)
+        assert outbox.hold(b"12345678", pending)
+        assert not outbox.push(b"9abc")
+    assert failures == [SLOW_OVERFLOW]

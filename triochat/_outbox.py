@@ -89,6 +89,9 @@ class Outbox:
             return self.push(data)
         if not self._held:
             pending.append(self)
+        return self._hold(data)
+
+    def _hold(self, data: bytes) -> bool:
         self._held.append(data)
         self.queued += len(data)
         if self.queued > self.limit:
@@ -116,9 +119,7 @@ class Outbox:
             return False
         if self._held:
             # Keep the order: these bytes go after what is being held.
-            self._held.append(data)
-            self.queued += len(data)
-            return True
+            return self._hold(data)
         return self._write(data)
 
     def _write(self, data: bytes) -> bool:
