@@ -13,6 +13,7 @@ from ._connection import Connection, Encoder
 from ._hub import Hub
 from ._outbox import CONNECTION_LOST, Outbox
 from .auth import Accept, ConnectionInfo, Reject
+from .protocol.wsframe import KEEPALIVE_PING
 
 log = logging.getLogger("triochat.server")
 
@@ -36,6 +37,8 @@ class Runtime:
             config=config,
             stats=self.stats,
         )
+        self.keepalive_scope = trio.CancelScope()
+        """Cancel to stop :meth:`keepalive`."""
         self.nursery: trio.Nursery | None = None
         """Where connection tasks run; set while the server accepts clients."""
 
@@ -143,33 +146,37 @@ class Runtime:
 
         return failed
 
-    async def keepalive(self, ping_frame: bytes) -> None:
+    async def keepalive(self) -> None:
         """Ping quiet keepalive connections; cut off those that do not answer.
 
         One task for the whole server instead of a timer per connection: it
         wakes a few times per ``ping_interval``; any bytes from the peer (a
-        pong or anything else) count as an answer.
+        pong or anything else) count as an answer.  Runs until
+        ``keepalive_scope`` is cancelled.
         """
         interval = self.config.ping_interval
         if interval is None:
             return
         timeout = self.config.ping_timeout
         tick = min(interval, timeout) / 4
-        while True:
-            await trio.sleep(tick)
-            now = trio.current_time()
-            for conn in list(self.connections):
-                if not conn.keepalive:
+        with self.keepalive_scope:
+            while True:
+                await trio.sleep(tick)
+                self._sweep(trio.current_time(), interval, timeout)
+
+    def _sweep(self, now: float, interval: float, timeout: float) -> None:
+        for conn in list(self.connections):
+            if not conn.keepalive:
+                continue
+            if conn.ping_sent is not None:
+                if conn.last_seen >= conn.ping_sent:
+                    conn.ping_sent = None
+                elif now - conn.ping_sent >= timeout:
+                    conn.kick("ping timeout")
                     continue
-                if conn.ping_sent is not None:
-                    if conn.last_seen >= conn.ping_sent:
-                        conn.ping_sent = None
-                    elif now - conn.ping_sent >= timeout:
-                        conn.kick("ping timeout")
-                        continue
-                if conn.ping_sent is None and now - conn.last_seen >= interval:
-                    conn.ping_sent = now
-                    conn.outbox.push(ping_frame)
+            if conn.ping_sent is None and now - conn.last_seen >= interval:
+                conn.ping_sent = now
+                conn.outbox.push(KEEPALIVE_PING)
 
     async def _leave(self, conn: Connection) -> None:
         # Must reach the broadcaster even while this task is being cancelled,

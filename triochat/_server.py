@@ -7,7 +7,7 @@ import functools
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import Any
@@ -20,7 +20,6 @@ from ._runtime import Runtime
 from .protocol import linewire, text
 from .protocol.events import ChatMessage
 from .protocol.lines import encode_line
-from .protocol.wsframe import KEEPALIVE_PING
 from .transports.lines import run_line_session
 from .transports.sockets import SocketStream, accept_loop, bind_tcp, bind_unix, set_keepalive
 from .transports.websocket import run_ws_session, v1_wire
@@ -209,8 +208,7 @@ class ChatServer:
             sockets = [sock for _, sock in bound]
             async with trio.open_nursery() as root:
                 root.start_soon(runtime.broadcaster.run, runtime.inbound_receive)
-                keepalive = trio.CancelScope()
-                root.start_soon(_run_in(keepalive, runtime.keepalive), KEEPALIVE_PING)
+                root.start_soon(runtime.keepalive)
                 async with trio.open_nursery() as connections:
                     runtime.nursery = connections
                     async with trio.open_nursery() as accepting:
@@ -234,7 +232,7 @@ class ChatServer:
                     await runtime.inbound_send.send(Shutdown(done))
                     await done.wait()
                 runtime.nursery = None
-                keepalive.cancel()
+                runtime.keepalive_scope.cancel()
                 await runtime.inbound_send.send(Stop())
             log.info("stopped")
         except Exception as exc:
@@ -451,18 +449,6 @@ async def open_chat_server(
             yield server
         finally:
             await server.stop()
-
-
-def _run_in(
-    scope: trio.CancelScope, function: Callable[[bytes], Awaitable[None]]
-) -> Callable[[bytes], Awaitable[None]]:
-    """*function* run inside *scope*, so that it can be stopped on its own."""
-
-    async def run(arg: bytes) -> None:
-        with scope:
-            await function(arg)
-
-    return run
 
 
 def _peer_name(peer: object) -> str:
