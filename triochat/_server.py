@@ -259,25 +259,11 @@ class ChatServer:
                     raw, config.ssl_context, server_side=True, https_compatible=kind == "ws"
                 )
         if kind == "tcp":
-            started = runtime.spawn(
-                stream,
-                peer=_peer_name(peer),
-                transport="tcp",
-                wire=linewire.encode_event,
-                session=run_line_session,
-                echo=config.echo,
-            )
+            started = self._spawn(runtime, "tcp", stream, _peer_name(peer))
             refusal = encode_line(text.error("the server is full or stopping; try later"))
         else:
-            started = runtime.spawn(
-                stream,
-                peer=_peer_name(peer) if kind == "ws" else (config.unix_path or "unix"),
-                transport="ws",
-                wire=v1_wire,
-                session=run_ws_session,
-                echo=False,
-                refusal_slots=REFUSAL_SLOTS,
-            )
+            name = _peer_name(peer) if kind == "ws" else (config.unix_path or "unix")
+            started = self._spawn(runtime, "ws", stream, name)
             refusal = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         if not started:
             if stream is raw:
@@ -293,33 +279,17 @@ class ChatServer:
             kind = {"tcp": "tcps", "ws": "wss"}[kind]
         return Listener(kind, str(host), int(port))
 
-    def attach_line_stream(self, stream: trio.abc.Stream, *, peer: str = "stream") -> bool:
-        """Serve the line protocol over an already-connected *stream*.
-
-        For custom listeners and for tests (see :mod:`triochat.testing`).
-        Returns ``False`` (and leaves *stream* open) if the server is not
-        running or cannot take another connection.
-        """
-        runtime = self._runtime
-        if runtime is None:
-            return False
-        return runtime.spawn(
-            stream,
-            peer=peer,
-            transport="tcp",
-            wire=linewire.encode_event,
-            session=run_line_session,
-            echo=self.config.echo,
-        )
-
-    def attach_websocket_stream(self, stream: trio.abc.Stream, *, peer: str = "stream") -> bool:
-        """Serve WebSocket (both endpoints) over an already-connected *stream*.
-
-        Like :meth:`attach_line_stream`; the stream carries the HTTP handshake.
-        """
-        runtime = self._runtime
-        if runtime is None:
-            return False
+    def _spawn(self, runtime: Runtime, transport: str, stream: trio.abc.Stream, peer: str) -> bool:
+        """Serve *stream* with the line protocol (``"tcp"``) or WebSocket (``"ws"``)."""
+        if transport == "tcp":
+            return runtime.spawn(
+                stream,
+                peer=peer,
+                transport="tcp",
+                wire=linewire.encode_event,
+                session=run_line_session,
+                echo=self.config.echo,
+            )
         return runtime.spawn(
             stream,
             peer=peer,
@@ -329,6 +299,24 @@ class ChatServer:
             echo=False,
             refusal_slots=REFUSAL_SLOTS,
         )
+
+    def attach_line_stream(self, stream: trio.abc.Stream, *, peer: str = "stream") -> bool:
+        """Serve the line protocol over an already-connected *stream*.
+
+        For custom listeners and for tests (see :mod:`triochat.testing`).
+        Returns ``False`` (and leaves *stream* open) if the server is not
+        running or cannot take another connection.
+        """
+        runtime = self._runtime
+        return runtime is not None and self._spawn(runtime, "tcp", stream, peer)
+
+    def attach_websocket_stream(self, stream: trio.abc.Stream, *, peer: str = "stream") -> bool:
+        """Serve WebSocket (both endpoints) over an already-connected *stream*.
+
+        Like :meth:`attach_line_stream`; the stream carries the HTTP handshake.
+        """
+        runtime = self._runtime
+        return runtime is not None and self._spawn(runtime, "ws", stream, peer)
 
     async def start(self) -> None:
         """Start serving in the background; return once every listener accepts.
