@@ -170,6 +170,24 @@ async def test_terminal_asks_for_a_name_until_one_is_free_then_me_and_nick(schem
             await _stop(tmux)
 
 
+async def test_own_action_is_shown_and_the_prompt_follows_nick() -> None:
+    async with open_test_server() as server:
+        holder = await connect(server, "holder")
+        tmux = Tmux()
+        await _start(tmux, [*CHAT, f"ws://127.0.0.1:{server.ws_port}", "--name", "tina"])
+        try:
+            await _wait_bottom(tmux, "tina>")
+            await _type(tmux, "/me dances")
+            assert await holder.receive_until("* tina dances")
+            screen = await tmux.wait_for("* tina dances")
+            assert [line[6:] for line in screen if line.endswith("* tina dances")] == ["* tina dances"]
+            await _type(tmux, "/nick tina2")
+            await tmux.wait_for("you are now known as tina2")
+            await _wait_bottom(tmux, "tina2>")
+        finally:
+            await _stop(tmux)
+
+
 async def test_no_name_and_no_terminal_is_a_usage_error() -> None:
     result = await _run([*CHAT, "tcp://127.0.0.1:1"], b"")
     assert result.returncode == 2
