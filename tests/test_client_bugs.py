@@ -197,3 +197,11 @@ async def test_an_answer_to_an_abandoned_request_goes_to_no_one(
                 nursery.cancel_scope.cancel()
             answer = await request()
         assert answer == (("alice", "new") if ask == "who" else (("lobby", 1), ("new", 1)))
+
+
+def test_say_command_sends_the_rest_of_the_line_as_it_is() -> None:
+    assert commands.parse_command("/say QUIT") == commands.Say("QUIT")
+    assert commands.parse_command("/SAY  /quit ") == commands.Say(" /quit ")
+    assert commands.parse_command("/say") == commands.CommandError("usage: /say text")
+    assert commands.parse_command("/say   ") == commands.CommandError("usage: /say text")
+    assert "  /say text         say text as it is (even QUIT)" in commands.HELP_LINES
