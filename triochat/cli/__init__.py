@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     chat_parser.add_argument("url", help="ws://HOST:PORT, wss://..., tcp://HOST:PORT or tcps://...")
-    chat_parser.add_argument("--name", help="your name (not needed with a --token that decides it)")
+    chat_parser.add_argument(
+        "--name", help="your name (asked for on a terminal if left out; a --token may decide it)"
+    )
     chat_parser.add_argument("--token", help="a bearer token for servers that require one (WebSocket)")
     chat_parser.add_argument(
         "--no-reconnect", action="store_true", help="exit when the connection is lost instead of retrying"
