@@ -82,7 +82,8 @@ async def test_filter_mode_prints_what_others_say(server: ChatServer) -> None:
         assert out.decode().splitlines()[-1] == "Goodbye reader."
 
 
-def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("triochat.cli.chat.is_interactive", lambda: False)
     assert main(["chat", "http://127.0.0.1:1", "--name", "x"]) == 2
     assert "not a ws://" in capsys.readouterr().err
     assert main(["chat", "tcp://127.0.0.1:1"]) == 2

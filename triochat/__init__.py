@@ -25,6 +25,9 @@ from ._client import (
     LoginRefused as LoginRefused,
 )
 from ._client import (
+    TLSError as TLSError,
+)
+from ._client import (
     open_chat_client as open_chat_client,
 )
 from ._config import ServerConfig as ServerConfig
@@ -48,6 +51,7 @@ __all__ = [
     "ChatClientError",
     "ConnectionLost",
     "LoginRefused",
+    "TLSError",
     "open_chat_client",
     "ChatMessage",
     "ChatServer",

@@ -8,19 +8,21 @@ same typed events (:mod:`triochat.protocol.events`).
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import trio
 import trio_websocket
 
 from ._util import unwrap_single_exception
-from .protocol import commands, jsonwire
+from .protocol import commands, jsonwire, text
 from .protocol.events import (
     ChatMessage,
     Error,
@@ -51,11 +53,39 @@ class ChatClientError(Exception):
 
 
 class LoginRefused(ChatClientError):
-    """The server refused the login; the message says why."""
+    """The server refused the login; the message says why.
+
+    :attr:`code` is ``"name_taken"`` or ``"invalid_name"`` when another name
+    may succeed, and another code (such as ``"login_refused"``) otherwise.
+    """
+
+    def __init__(self, message: str, code: str = "login_refused") -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def name_refused(self) -> bool:
+        """Whether the name was the problem (taken or invalid), so another may do."""
+        return self.code in ("name_taken", "invalid_name")
 
 
 class ConnectionLost(ChatClientError):
     """The connection ended without the client asking for it."""
+
+
+class TLSError(ConnectionLost):
+    """The TLS handshake failed, for instance because the server's
+    certificate could not be verified; the message says why."""
+
+
+def _refusal(event: Error) -> LoginRefused:
+    """A :class:`LoginRefused` for a refusal, with a code that says whether the name was at fault."""
+    code = event.code
+    if code == "name_taken" or " is taken" in event.text:
+        code = "name_taken"
+    elif event.text.startswith("invalid name"):
+        code = "invalid_name"
+    return LoginRefused(event.text, code)
 
 
 class _Transport(Protocol):
@@ -75,7 +105,7 @@ class _WebSocketTransport:
         if isinstance(event, Welcome):
             return event.name
         if isinstance(event, Error):
-            raise LoginRefused(event.text)
+            raise _refusal(event)
         raise ConnectionLost("the server closed the connection during login")
 
     async def send(self, frame: commands.Command) -> None:
@@ -107,10 +137,11 @@ class _LineTransport:
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self.decoder = LineDecoder(1 << 20)
-        self.lines: list[str] = []
+        self.lines: deque[str] = deque()
         self.me = ""
 
-    async def _line(self) -> str | None:
+    async def _peek(self) -> str | None:
+        """The next line without taking it; ``None`` at the end of the stream."""
         while not self.lines:
             try:
                 data = await self.stream.receive_some(65536)
@@ -118,17 +149,23 @@ class _LineTransport:
                 return None
             if not data:
                 return None
-            self.lines = [e.text for e in self.decoder.feed(data) if isinstance(e, Line)]
-        return self.lines.pop(0)
+            self.lines.extend(e.text for e in self.decoder.feed(data) if isinstance(e, Line))
+        return self.lines[0]
+
+    async def _line(self) -> str | None:
+        line = await self._peek()
+        if line is not None:
+            self.lines.popleft()
+        return line
 
     async def login(self, name: str | None, token: str | None) -> str:
         if name is None:
-            raise LoginRefused("a name is required for tcp:// servers")
+            raise LoginRefused("a name is required for tcp:// servers", "invalid_name")
         while True:
             line = await self._line()
             if line is None:
                 raise ConnectionLost("the server closed the connection during login")
-            if line == "Enter your name:":
+            if line == text.PROMPT_NAME:
                 break
             if line.startswith("error: "):
                 raise LoginRefused(line[7:])
@@ -142,29 +179,11 @@ class _LineTransport:
                 self.me = event.name
                 return event.name
             if isinstance(event, Error):
-                raise LoginRefused(event.text)
+                raise _refusal(event)
 
     async def send(self, frame: commands.Command) -> None:
-        if isinstance(frame, commands.Say):
-            text = "/" + frame.text if frame.text.startswith("/") else frame.text
-        elif isinstance(frame, commands.Action):
-            text = f"/me {frame.text}"
-        elif isinstance(frame, commands.PrivateMessage):
-            text = f"/msg {frame.target} {frame.text}"
-        elif isinstance(frame, commands.JoinRoom):
-            text = f"/join {frame.room}"
-        elif isinstance(frame, commands.Nick):
-            text = f"/nick {frame.name}"
-        elif isinstance(frame, commands.Who):
-            text = "/who"
-        elif isinstance(frame, commands.ListRooms):
-            text = "/rooms"
-        elif isinstance(frame, commands.Help):
-            text = "/help"
-        else:
-            text = "/quit"
         try:
-            await self.stream.send_all(encode_line(text.replace("\r", " ").replace("\n", " ")))
+            await self.stream.send_all(encode_line(_line_for(frame)))
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise ConnectionLost(f"connection lost: {exc}") from None
 
@@ -172,15 +191,77 @@ class _LineTransport:
         line = await self._line()
         if line is None:
             return None
-        if line == "Commands:":
+        if line == commands.HELP_LINES[0]:
+            # The help answer is a known block of lines: take those, and
+            # only those (chat lines may follow in the same read).
             help_lines = [line]
-            while self.lines:
-                help_lines.append(self.lines.pop(0))
+            for expected in commands.HELP_LINES[1:]:
+                if await self._peek() != expected:
+                    break
+                help_lines.append(self.lines.popleft())
             return HelpText(tuple(help_lines))
-        return parse_server_line(line, me=self.me)
+        event = parse_server_line(line, me=self.me)
+        if isinstance(event, NameChanged):
+            self.me = event.name
+        return event
 
     async def aclose(self) -> None:
         await trio.aclose_forcefully(self.stream)
+
+
+def _line_for(frame: commands.Command) -> str:
+    """The line that asks a line-protocol server for *frame*."""
+    if isinstance(frame, commands.Say):
+        body = frame.text
+        if body.startswith("/"):
+            line = "/" + body
+        elif isinstance(commands.parse_command(body), commands.Quit):
+            # "QUIT" alone is the line protocol's quit command.
+            line = f"/say {body}"
+        else:
+            line = body
+    elif isinstance(frame, commands.Action):
+        line = f"/me {frame.text}"
+    elif isinstance(frame, commands.PrivateMessage):
+        line = f"/msg {frame.target} {frame.text}"
+    elif isinstance(frame, commands.JoinRoom):
+        line = f"/join {frame.room}"
+    elif isinstance(frame, commands.Nick):
+        line = f"/nick {frame.name}"
+    elif isinstance(frame, commands.Who):
+        line = "/who"
+    elif isinstance(frame, commands.ListRooms):
+        line = "/rooms"
+    elif isinstance(frame, commands.Help):
+        line = "/help"
+    else:
+        line = "/quit"
+    return line.replace("\r", " ").replace("\n", " ")
+
+
+T = TypeVar("T")
+
+
+class _Answer(Generic[T]):
+    """Where the reader puts the answer to one ``who()`` or ``rooms()`` request."""
+
+    __slots__ = ("abandoned", "done", "value")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.value: T | None = None
+        self.abandoned = False
+        """The asker gave up after its request was sent: drop the answer when it comes."""
+
+    async def wait(self) -> T:
+        try:
+            await self.done.wait()
+        except BaseException:
+            self.abandoned = True
+            raise
+        if self.value is None:
+            raise ConnectionLost("the connection ended before the answer came")
+        return self.value
 
 
 class ChatClient:
@@ -200,8 +281,9 @@ class ChatClient:
         """The room we are in, as last reported by the server."""
         self.url = url
         self._events_send, self._events = trio.open_memory_channel[Event](EVENT_BUFFER)
-        self._who_waiters: list[trio.MemorySendChannel[tuple[str, ...]]] = []
-        self._rooms_waiters: list[trio.MemorySendChannel[tuple[tuple[str, int], ...]]] = []
+        self._send_lock = trio.Lock()
+        self._who_answers: deque[_Answer[tuple[str, ...]]] = deque()
+        self._rooms_answers: deque[_Answer[tuple[tuple[str, int], ...]]] = deque()
         self._closing = False
         self._ended: str | None = None
 
@@ -213,11 +295,11 @@ class ChatClient:
                 if event is None:
                     break
                 event = self._track(event)
-                if isinstance(event, WhoList) and self._who_waiters:
-                    await self._who_waiters.pop(0).send(event.names)
+                if isinstance(event, WhoList) and self._who_answers:
+                    _deliver(self._who_answers.popleft(), event.names)
                     continue
-                if isinstance(event, RoomList) and self._rooms_waiters:
-                    await self._rooms_waiters.pop(0).send(event.rooms)
+                if isinstance(event, RoomList) and self._rooms_answers:
+                    _deliver(self._rooms_answers.popleft(), event.rooms)
                     continue
                 if isinstance(event, Notice) and event.code == "shutdown":
                     reason = event.text
@@ -230,10 +312,10 @@ class ChatClient:
             # checkpoint; the channel's aclose() would).
             self._ended = reason
             self._events_send.close()
-            for who_waiter in self._who_waiters:
-                who_waiter.close()
-            for rooms_waiter in self._rooms_waiters:
-                rooms_waiter.close()
+            for answers in (self._who_answers, self._rooms_answers):
+                for answer in answers:
+                    answer.done.set()
+                answers.clear()
 
     def _track(self, event: Event) -> Event:
         """Keep name and room current; fill what line-protocol events lack."""
@@ -262,57 +344,69 @@ class ChatClient:
         """The next event (same as one step of ``async for``)."""
         return await self.__anext__()
 
+    async def _send(self, command: commands.Command) -> None:
+        async with self._send_lock:
+            await self._transport.send(command)
+
     async def send(self, text: str) -> None:
-        """Say *text* in the current room."""
-        await self._transport.send(commands.Say(text))
+        """Say *text* in the current room (sent as text even if it looks like a command)."""
+        await self._send(commands.Say(text))
 
     async def action(self, text: str) -> None:
         """An action line (``/me``)."""
-        await self._transport.send(commands.Action(text))
+        await self._send(commands.Action(text))
 
     async def send_private(self, name: str, text: str) -> None:
         """A private message only *name* sees."""
-        await self._transport.send(commands.PrivateMessage(name, text))
+        await self._send(commands.PrivateMessage(name, text))
 
     async def join(self, room: str) -> None:
         """Move to *room*; a :class:`RoomEntered` (or an :class:`Error`) event follows."""
         problem = name_problem(room.removeprefix("#"), what="room name")
         if problem:
             raise ValueError(problem)
-        await self._transport.send(commands.JoinRoom(room.removeprefix("#")))
+        await self._send(commands.JoinRoom(room.removeprefix("#")))
 
     async def nick(self, name: str) -> None:
         """Ask for a new name; a :class:`NameChanged` (or an :class:`Error`) event follows."""
-        await self._transport.send(commands.Nick(name))
+        await self._send(commands.Nick(name))
+
+    async def _ask(self, answers: deque[_Answer[T]], command: commands.Command) -> T:
+        answer = _Answer[T]()
+        async with self._send_lock:
+            # Queued under the lock, so answers are queued in the order
+            # their requests go out.
+            answers.append(answer)
+            try:
+                await self._transport.send(command)
+            except BaseException:
+                # Not sent, so no answer will come for it.
+                answers.remove(answer)
+                raise
+        return await answer.wait()
 
     async def who(self) -> tuple[str, ...]:
         """Who is in our room now (the answer is not also given to the iterator)."""
-        send, receive = trio.open_memory_channel[tuple[str, ...]](1)
-        self._who_waiters.append(send)
-        await self._transport.send(commands.Who())
-        try:
-            return await receive.receive()
-        except trio.EndOfChannel:
-            raise ConnectionLost("the connection ended before the answer came") from None
+        return await self._ask(self._who_answers, commands.Who())
 
     async def rooms(self) -> tuple[tuple[str, int], ...]:
         """Every room with its member count."""
-        send, receive = trio.open_memory_channel[tuple[tuple[str, int], ...]](1)
-        self._rooms_waiters.append(send)
-        await self._transport.send(commands.ListRooms())
-        try:
-            return await receive.receive()
-        except trio.EndOfChannel:
-            raise ConnectionLost("the connection ended before the answer came") from None
+        return await self._ask(self._rooms_answers, commands.ListRooms())
 
     async def command(self, command: commands.Command) -> None:
         """Send a parsed command (see :func:`triochat.protocol.parse_command`)."""
-        await self._transport.send(command)
+        await self._send(command)
 
     async def quit(self) -> None:
         """Say goodbye; the iteration ends after the server's goodbye."""
         self._closing = True
-        await self._transport.send(commands.Quit())
+        await self._send(commands.Quit())
+
+
+def _deliver(answer: _Answer[T], value: T) -> None:
+    if not answer.abandoned:
+        answer.value = value
+    answer.done.set()
 
 
 @asynccontextmanager
@@ -322,20 +416,33 @@ async def open_chat_client(
     name: str | None = None,
     token: str | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    cafile: str | os.PathLike[str] | None = None,
     connect_timeout: float = 10.0,
 ) -> AsyncIterator[ChatClient]:
     """Connect to *url*, log in, and yield a :class:`ChatClient`.
 
     *url* is ``ws://host:port[/v1]``, ``wss://...``, ``tcp://host:port`` or
-    ``tcps://host:port``.  *token* is sent as a bearer token (WebSocket only).
+    ``tcps://host:port``.  *name* may be left out when the *token* decides it
+    (the client's :attr:`~ChatClient.name` is then the one the server gave).
+    *token* is sent as a bearer token (WebSocket only).  For ``wss://`` and
+    ``tcps://``, the server's certificate is checked against the system's
+    certificate authorities, or against those in *cafile* (a PEM file, for a
+    private CA); or pass a whole *ssl_context*.
+
     Raises :class:`LoginRefused` if the server refuses the name or the
-    credentials, :class:`ConnectionLost` if it cannot be reached in
-    *connect_timeout* seconds, and closes the connection when the block ends.
+    credentials, :class:`TLSError` if the TLS handshake fails (an untrusted
+    certificate, say), :class:`ConnectionLost` if the server cannot be
+    reached in *connect_timeout* seconds, and closes the connection when the
+    block ends.
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("ws", "wss", "tcp", "tcps"):
         raise ValueError(f"unsupported URL scheme {scheme!r}: use ws, wss, tcp or tcps")
+    if cafile is not None:
+        if ssl_context is not None:
+            raise ValueError("give cafile or ssl_context, not both")
+        ssl_context = client_ssl_context(cafile)
     if name is not None:
         problem = name_problem(name)
         if problem:
@@ -375,7 +482,16 @@ async def _connect(
         stream: trio.abc.Stream
         if scheme in ("wss", "tcps"):
             context = ssl_context or ssl.create_default_context()
-            stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=context)
+            tls = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=context)
+            try:
+                # Handshake now, so that a failure is reported as what it is.
+                await tls.do_handshake()
+            except BaseException as exc:
+                await trio.aclose_forcefully(tls)
+                if isinstance(exc, trio.BrokenResourceError):
+                    raise TLSError(f"cannot connect to {url}: {_tls_reason(exc)}") from None
+                raise
+            stream = tls
         else:
             stream = await trio.open_tcp_stream(host, port)
         if scheme in ("tcp", "tcps"):
@@ -397,6 +513,28 @@ async def _connect(
         return _WebSocketTransport(ws, stream)
     except (OSError, trio.BrokenResourceError) as exc:
         raise ConnectionLost(f"cannot connect to {url}: {exc}") from None
+
+
+def client_ssl_context(cafile: str | os.PathLike[str] | None = None) -> ssl.SSLContext:
+    """A client TLS context that trusts the CAs in *cafile* (PEM), or the system's.
+
+    Raises :class:`ValueError` with a clear message if *cafile* cannot be read
+    or holds no certificate.
+    """
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValueError(f"cannot load CA certificates from {os.fspath(cafile or '')}: {reason}") from None
+
+
+def _tls_reason(exc: trio.BrokenResourceError) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {cause.verify_message}"
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS handshake failed: {cause.reason or cause}"
+    return f"TLS handshake failed: {cause or exc}"
 
 
 def _handshake_reason(exc: trio_websocket.HandshakeError) -> str:

@@ -35,10 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     chat_parser.add_argument("url", help="ws://HOST:PORT, wss://..., tcp://HOST:PORT or tcps://...")
-    chat_parser.add_argument("--name", help="your name (not needed with a --token that decides it)")
+    chat_parser.add_argument(
+        "--name", help="your name (asked for on a terminal if left out; a --token may decide it)"
+    )
     chat_parser.add_argument("--token", help="a bearer token for servers that require one (WebSocket)")
     chat_parser.add_argument(
         "--no-reconnect", action="store_true", help="exit when the connection is lost instead of retrying"
+    )
+    chat_parser.add_argument(
+        "--cafile", metavar="FILE", help="trust the CA certificates in FILE (PEM) for wss:// and tcps://"
     )
     bench_parser = sub.add_parser(
         "bench",
@@ -83,13 +88,13 @@ def _run_chat(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
     from ..protocol.names import name_problem
-    from .chat import run_chat
+    from .chat import run_chat, usage_problem
 
     if urlsplit(args.url).scheme not in ("ws", "wss", "tcp", "tcps"):
         print(f"triochat chat: {args.url!r} is not a ws://, wss://, tcp:// or tcps:// URL", file=sys.stderr)
         return 2
-    if args.name is None and args.token is None:
-        print("triochat chat: --name is required (or a --token that decides it)", file=sys.stderr)
+    if problem := usage_problem(args.url, args.name, args.token, args.cafile):
+        print(f"triochat chat: {problem}", file=sys.stderr)
         return 2
     if args.name is not None and (problem := name_problem(args.name)):
         print(f"triochat chat: {problem}", file=sys.stderr)
@@ -97,7 +102,12 @@ def _run_chat(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         return trio.run(
             functools.partial(
-                run_chat, args.url, args.name or "", token=args.token, reconnect=not args.no_reconnect
+                run_chat,
+                args.url,
+                args.name,
+                token=args.token,
+                reconnect=not args.no_reconnect,
+                cafile=args.cafile,
             )
         )
     except KeyboardInterrupt:

@@ -1,16 +1,22 @@
-"""``triochat chat URL --name NAME``: a terminal client for people, and a filter for scripts.
+"""``triochat chat URL [--name NAME]``: a terminal client for people, and a filter for scripts.
 
 On a terminal, the input line is a prompt_toolkit prompt (editing, history)
 running in a worker thread; incoming messages are printed above it through
 ``run_in_terminal`` on the prompt's own loop, so typing is never garbled.
 When standard input is not a terminal, each input line is sent and each
 received message is printed as one plain line; end of input quits.
+
+Without ``--name`` (and without a ``--token`` that decides the name), the
+terminal client asks for a name, and asks again if the server refuses it.
+A lost connection, including a server that shuts down, is retried with a
+growing delay unless ``--no-reconnect`` is given.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import ssl
 import sys
 import threading
 import time
@@ -19,18 +25,27 @@ from typing import Protocol
 
 import trio
 
-from .._client import ChatClient, ConnectionLost, LoginRefused, open_chat_client
+from .._client import (
+    ChatClient,
+    ConnectionLost,
+    LoginRefused,
+    TLSError,
+    client_ssl_context,
+    open_chat_client,
+)
 from ..protocol import commands, linewire
 from ..protocol.events import (
     ChatMessage,
     Error,
     Event,
     HelpText,
+    NameChanged,
     PrivateChat,
     RoomList,
     WhoList,
 )
 from ..protocol.lines import Line, LineDecoder
+from ..protocol.names import name_problem
 
 PALETTE = (
     "ansired",
@@ -57,10 +72,16 @@ def sender_colour(name: str) -> str:
 class UI(Protocol):
     """What the chat loop needs of a front end."""
 
+    can_ask: bool
+    """Whether :meth:`ask_name` can ask someone (a terminal) or not (a script)."""
+
     def show(self, event: Event, me: str) -> None: ...
     def info(self, text: str) -> None: ...
     def error(self, text: str) -> None: ...
     def echo(self, text: str, me: str) -> None: ...
+    def echo_action(self, text: str, me: str, room: str) -> None: ...
+    def set_name(self, name: str) -> None: ...
+    async def ask_name(self) -> str | None: ...
     async def read_line(self) -> str | None: ...
     def close(self) -> None: ...
     async def finish(self, message: str | None) -> None: ...
@@ -68,6 +89,8 @@ class UI(Protocol):
 
 class FilterUI:
     """Plain lines on stdout; input lines from a non-terminal stdin."""
+
+    can_ask = False
 
     def __init__(self) -> None:
         self._stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
@@ -85,6 +108,17 @@ class FilterUI:
 
     def echo(self, text: str, me: str) -> None:
         """Scripts know what they sent."""
+
+    def echo_action(self, text: str, me: str, room: str) -> None:
+        """Scripts know what they sent."""
+
+    def set_name(self, name: str) -> None:
+        """Plain lines have no prompt to update."""
+
+    async def ask_name(self) -> str | None:
+        """A script cannot be asked: ``None``."""
+        await trio.lowlevel.checkpoint()
+        return None
 
     async def read_line(self) -> str | None:
         while not self._lines:
@@ -111,12 +145,14 @@ class FilterUI:
 class TerminalUI:
     """A prompt_toolkit input line with messages printed above it."""
 
-    def __init__(self, name: str) -> None:
+    can_ask = True
+
+    def __init__(self, name: str | None) -> None:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.history import InMemoryHistory
 
         self._session: PromptSession[str] = PromptSession(history=InMemoryHistory(), erase_when_done=True)
-        self._name = name
+        self._name = name or ""
         self._idle = threading.Event()
         self._idle.set()
 
@@ -168,6 +204,34 @@ class TerminalUI:
     def echo(self, text: str, me: str) -> None:
         self._print([self._time(), (f"bold {sender_colour(me)} underline", me), ("", f": {text}")])
 
+    def echo_action(self, text: str, me: str, room: str) -> None:
+        """Our own ``/me``, shown as the others see it."""
+        self.show(ChatMessage(0, time.time(), me, room, text, action=True), me)
+
+    def set_name(self, name: str) -> None:
+        """Show *name* in the prompt, at once if a prompt is showing."""
+        self._name = name
+        app = self._session.app
+        loop = getattr(app, "loop", None)
+        if app.is_running and loop is not None:
+            loop.call_soon_threadsafe(app.invalidate)
+
+    async def ask_name(self) -> str | None:
+        """Ask for a name on the input line; ``None`` if the user ends input."""
+
+        def prompt() -> str:
+            self._idle.clear()
+            try:
+                return self._session.prompt("Your name: ", handle_sigint=False)
+            finally:
+                self._idle.set()
+
+        try:
+            line: str = await trio.to_thread.run_sync(prompt, abandon_on_cancel=True)
+        except (EOFError, KeyboardInterrupt):
+            return None
+        return line.strip()
+
     def info(self, text: str) -> None:
         self._print([("ansibrightblack", f"-- {text}")])
 
@@ -178,7 +242,7 @@ class TerminalUI:
         def prompt() -> str:
             self._idle.clear()
             try:
-                return self._session.prompt(f"{self._name}> ", handle_sigint=False)
+                return self._session.prompt(lambda: f"{self._name}> ", handle_sigint=False)
             finally:
                 self._idle.set()
 
@@ -211,14 +275,30 @@ class TerminalUI:
 
 
 class ChatSession:
-    """Connects (and reconnects), shows events, and runs typed commands."""
+    """Connects (and reconnects), shows events, and runs typed commands.
 
-    def __init__(self, url: str, name: str, ui: UI, *, token: str | None, reconnect: bool) -> None:
+    *name* may be ``None``: then the *token* decides it, or the UI asks for
+    one.  A name the server refuses at the first login is asked for again
+    (when the UI can ask); later connection losses, a server shutdown among
+    them, are retried unless *reconnect* is false.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        name: str | None,
+        ui: UI,
+        *,
+        token: str | None,
+        reconnect: bool,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.url = url
         self.name = name
         self.ui = ui
         self.token = token
         self.reconnect = reconnect
+        self.ssl_context = ssl_context
         self.client: ChatClient | None = None
         self.status = 0
         self.final: str | None = None
@@ -241,32 +321,74 @@ class ChatSession:
         await self.ui.finish(self.final)
         return self.status
 
+    async def _login_name(self) -> str | None:
+        """The name to log in with: ours, or (with no token to decide it) one the user gives."""
+        while self.name is None and self.token is None:
+            name = await self.ui.ask_name()
+            if name is None:
+                return None
+            problem = name_problem(name)
+            if problem:
+                self.ui.error(f"{problem}; try another")
+                continue
+            self.name = name
+        return self.name
+
     async def _connection(self, done: trio.CancelScope) -> None:
+        # With a token the server decides the name: send only the one asked for, if any.
+        requested = self.name
         backoff = 1.0
         while True:
+            if not self.connected.is_set() and await self._login_name() is None and self.token is None:
+                break  # the user ended input instead of giving a name
             try:
-                async with open_chat_client(self.url, name=self.name, token=self.token) as client:
+                async with open_chat_client(
+                    self.url,
+                    name=self.name if self.token is None else requested,
+                    token=self.token,
+                    ssl_context=self.ssl_context,
+                ) as client:
                     self.client = client
                     self.name = client.name
+                    self.ui.set_name(client.name)
                     self.ui.info(f"connected to {self.url} as {client.name}")
                     self.connected.set()
                     backoff = 1.0
                     async for event in client:
                         self.ui.show(event, client.name)
+                        if isinstance(event, NameChanged):
+                            self.name = event.name
+                            self.ui.set_name(event.name)
                 # The iteration ended at the goodbye we asked for.
                 self.client = None
-                self.status = 0
-                done.cancel()
-                return
+                break
             except LoginRefused as exc:
+                self.client = None
+                if not self.connected.is_set():
+                    if exc.name_refused and self.token is None and self.ui.can_ask:
+                        self.ui.error(f"login refused: {exc}; try another name")
+                        self.name = None
+                        continue
+                elif exc.code == "name_taken" and self.reconnect:
+                    # Our old connection may hold the name until the server sees it gone.
+                    self.ui.error(f"login refused: {exc}; retrying in {backoff:g} s")
+                    await trio.sleep(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF)
+                    continue
                 self.final = f"login refused: {exc}"
+                self.status = 1
+            except TLSError as exc:
+                self.client = None
+                self.final = str(exc)
                 self.status = 1
             except ConnectionLost as exc:
                 self.client = None
                 if self.quitting:
-                    done.cancel()
-                    return
-                if "shutting down" in str(exc) or not self.reconnect or not self.connected.is_set():
+                    break
+                if not self.connected.is_set():
+                    self.final = str(exc)
+                    self.status = 1
+                elif not self.reconnect:
                     self.final = f"connection lost: {exc}"
                     self.status = 1
                 else:
@@ -275,8 +397,8 @@ class ChatSession:
                     backoff = min(backoff * 2, MAX_BACKOFF)
                     continue
             self.ui.close()
-            done.cancel()
-            return
+            break
+        done.cancel()
 
     async def _quit(self) -> None:
         self.quitting = True
@@ -295,10 +417,10 @@ class ChatSession:
         if isinstance(command, commands.Quit):
             return False
         if isinstance(command, commands.CommandError):
-            self.ui.show(Error("bad_command", command.message), self.name)
+            self.ui.show(Error("bad_command", command.message), self.name or "")
             return True
         if isinstance(command, commands.Help):
-            self.ui.show(HelpText(commands.HELP_LINES), self.name)
+            self.ui.show(HelpText(commands.HELP_LINES), self.name or "")
             return True
         client = self.client
         if client is None:
@@ -314,25 +436,63 @@ class ChatSession:
                 await client.command(command)
                 if isinstance(command, commands.Say):
                     self.ui.echo(command.text, client.name)
+                elif isinstance(command, commands.Action):
+                    self.ui.echo_action(command.text, client.name, client.room)
         except ConnectionLost as exc:
             self.ui.error(f"not sent: {exc}")
         return True
 
 
+def is_interactive() -> bool:
+    """Whether ``triochat chat`` runs as the terminal client (else as a line filter)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def usage_problem(url: str, name: str | None, token: str | None, cafile: str | None) -> str | None:
+    """What is wrong with these ``triochat chat`` arguments, if anything (before connecting)."""
+    scheme = url.partition(":")[0].lower()
+    if token is not None and scheme not in ("ws", "wss"):
+        return "--token is sent over ws:// and wss:// only"
+    if cafile is not None and scheme not in ("wss", "tcps"):
+        return "--cafile is for wss:// and tcps:// URLs"
+    if name is None and token is None and not is_interactive():
+        return "--name is required when standard input is not a terminal (or a --token that decides it)"
+    return None
+
+
 async def run_chat(
     url: str,
-    name: str,
+    name: str | None,
     *,
     token: str | None = None,
     reconnect: bool = True,
     interactive: bool | None = None,
+    cafile: str | None = None,
 ) -> int:
-    """Run the chat client; return the exit status."""
+    """Run the chat client; return the exit status (2 for an unreadable *cafile*).
+
+    Without *name* and *token*, the terminal client asks for a name.
+    """
+    ssl_context = None
+    if cafile is not None:
+        try:
+            ssl_context = client_ssl_context(cafile)
+        except ValueError as exc:
+            print(f"triochat chat: --cafile: {exc}", file=sys.stderr)
+            return 2
     if interactive is None:
-        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        interactive = is_interactive()
     ui: UI = TerminalUI(name) if interactive else FilterUI()
-    session = ChatSession(url, name, ui, token=token, reconnect=reconnect)
+    session = ChatSession(url, name, ui, token=token, reconnect=reconnect, ssl_context=ssl_context)
     return await session.run()
 
 
-__all__ = ["ChatSession", "FilterUI", "TerminalUI", "run_chat", "sender_colour"]
+__all__ = [
+    "ChatSession",
+    "FilterUI",
+    "TerminalUI",
+    "is_interactive",
+    "run_chat",
+    "sender_colour",
+    "usage_problem",
+]

@@ -82,6 +82,7 @@ HELP_LINES: tuple[str, ...] = (
     "  /who              who is in this room",
     "  /msg NAME text    a private message to NAME",
     "  /me text          an action line",
+    "  /say text         say text as it is (even QUIT)",
     "  /join ROOM        move to ROOM (created if it does not exist)",
     "  /rooms            list the rooms",
     "  /nick NEW         change your name",
@@ -116,6 +117,11 @@ def parse_command(text: str) -> Command | CommandError | None:
         return Who()
     if verb == "rooms":
         return ListRooms()
+    if verb == "say":
+        body = text[len(word) + 2 :]
+        if not body.strip():
+            return CommandError("usage: /say text")
+        return Say(body)
     if verb == "me":
         if not rest:
             return CommandError("usage: /me text")
