@@ -182,7 +182,10 @@ class SqliteStore(Windows):
         started = time.perf_counter()
         error: StoreError | None = None
         try:
-            await trio.to_thread.run_sync(self._write, ops)
+            # Once taken from the queue, the batches are written: a cancel
+            # could not stop the thread anyway, and must not lose them.
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self._write, ops)
         except sqlite3.Error as exc:
             error = StoreError(f"cannot write store {self.path}: {exc}")
         elapsed = time.perf_counter() - started
@@ -327,17 +330,15 @@ def _read(
         if owner is None:
             raise StoreError(f"cannot open store {path}: messages of an unknown room")
         if not (
-            isinstance(sender, str)
+            isinstance(seq, int)
+            and isinstance(sender, str)
             and isinstance(content, str)
             and isinstance(timestamp, float | int)
             and math.isfinite(timestamp)
         ):
             raise StoreError(f"cannot open store {path}: a malformed message in room {room!r}")
-        state.window.append(
-            Record(
-                room, state.epoch, seq, Entry(sender, content, float(timestamp), bool(agent), bool(action))
-            )
-        )
+        entry = Entry(sender, content, float(timestamp), bool(agent), bool(action))
+        owner.window.append(Record(room, owner.epoch, seq, entry))
     for name, state in rooms.items():
         window = state.window
         if window and (window[-1].seq != state.last or window[0].seq != state.last - len(window) + 1):
