@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
@@ -192,11 +193,11 @@ async def test_tickets_are_done_in_order(tmp_path: Path, monkeypatch: pytest.Mon
     async with open_sqlite_store(str(tmp_path / "chat.db")) as store:
         gate = Gate(store, monkeypatch)
         order: list[int] = []
-        tickets = []
+        tickets: list[Ticket] = []
         for n in range(6):
             store.append("a", entry(str(n)))
             ticket = store.end_batch()
-            ticket.add_done_callback(lambda t, n=n: order.append(n))
+            ticket.add_done_callback(functools.partial(lambda n, t: order.append(n), n))
             tickets.append(ticket)
             if n == 0:
                 with trio.fail_after(10):
