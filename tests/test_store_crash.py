@@ -39,17 +39,19 @@ async def _release(receive: trio.MemoryReceiveChannel[tuple[Ticket, list[Record]
 async def _child(path: str, token: str) -> None:
     rng = random.Random()
     send, receive = trio.open_memory_channel[tuple[Ticket, list[Record]]](64)
-    async with open_sqlite_store(path, history_size=HISTORY, max_pending=500) as store:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_release, receive)
-            for n in range(CHILD_LIMIT):
-                await store.wait_writable()
-                batch = [
-                    store.append(rng.choice(ROOMS), Entry("bot", f"{token}-{n}-{i}", time.time()))
-                    for i in range(rng.randint(1, 20))
-                ]
-                await send.send((store.end_batch(), batch))
-            await trio.sleep_forever()
+    async with (
+        open_sqlite_store(path, history_size=HISTORY, max_pending=500) as store,
+        trio.open_nursery() as nursery,
+    ):
+        nursery.start_soon(_release, receive)
+        for n in range(CHILD_LIMIT):
+            await store.wait_writable()
+            batch = [
+                store.append(rng.choice(ROOMS), Entry("bot", f"{token}-{n}-{i}", time.time()))
+                for i in range(rng.randint(1, 20))
+            ]
+            await send.send((store.end_batch(), batch))
+        await trio.sleep_forever()
 
 
 async def run_and_kill(path: Path, token: str) -> list[tuple[str, str, int, str]]:
