@@ -13,6 +13,8 @@ from triochat._store import (
     MemoryStore,
     Position,
     Record,
+    RoomLog,
+    SqliteStore,
     StoreError,
     StoreSpec,
     open_store,
@@ -240,3 +242,14 @@ async def test_negative_history_size_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="history size"):
         async with open_store(f"sqlite:{tmp_path}/x.db", history_size=-1):
             pass
+
+
+def test_both_stores_are_room_logs() -> None:
+    """mypy checks the assignments below: both stores satisfy the Protocol."""
+    memory: RoomLog = MemoryStore()
+    assert memory.history_size == 1000
+
+    def sqlite_is_a_room_log(store: SqliteStore) -> RoomLog:
+        return store
+
+    assert callable(sqlite_is_a_room_log)

@@ -375,7 +375,13 @@ async def open_sqlite_store(
         raise StoreError(f"history size must be 0 or more, not {history_size}")
     if synchronous.upper() not in ("NORMAL", "FULL"):
         raise StoreError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
-    loaded = await trio.to_thread.run_sync(_load, path, history_size, new_epoch_after_crash, synchronous)
+    with trio.CancelScope(shield=True):  # the thread cannot be stopped; keep what it opens
+        loaded = await trio.to_thread.run_sync(_load, path, history_size, new_epoch_after_crash, synchronous)
+    try:
+        await trio.lowlevel.checkpoint_if_cancelled()
+    except BaseException:
+        loaded.conn.close()
+        raise
     store = SqliteStore(path, loaded, history_size=history_size, max_pending=max_pending)
     body_ok = False
     try:
