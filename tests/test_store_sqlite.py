@@ -398,6 +398,9 @@ async def test_new_epoch_after_crash_when_asked(tmp_path: Path) -> None:
 
 
 async def test_bad_options_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="max pending"):
+        async with open_sqlite_store(str(tmp_path / "x.db"), max_pending=-1):
+            pass
     with pytest.raises(StoreError, match="synchronous"):
         async with open_sqlite_store(str(tmp_path / "x.db"), synchronous="OFF"):
             pass

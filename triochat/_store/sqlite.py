@@ -373,6 +373,8 @@ async def open_sqlite_store(
     """
     if history_size < 0:
         raise StoreError(f"history size must be 0 or more, not {history_size}")
+    if max_pending < 0:
+        raise StoreError(f"max pending must be 0 or more, not {max_pending}")
     if synchronous.upper() not in ("NORMAL", "FULL"):
         raise StoreError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
     with trio.CancelScope(shield=True):  # the thread cannot be stopped; keep what it opens
