@@ -200,9 +200,11 @@ class ChatServer:
         sockets: list[socket.socket] = []
         try:
             if config.tcp_port is not None:
-                bound += [("tcp", sock) for sock in await bind_tcp(config.host, config.tcp_port)]
+                bound += [
+                    ("tcp", sock) for sock in await _bind("line protocol", config.host, config.tcp_port)
+                ]
             if config.websocket:
-                bound += [("ws", sock) for sock in await bind_tcp(config.host, config.port)]
+                bound += [("ws", sock) for sock in await _bind("WebSocket", config.host, config.port)]
             if config.unix_path is not None:
                 bound.append(("ws+unix", bind_unix(config.unix_path)))
             sockets = [sock for _, sock in bound]
@@ -431,12 +433,29 @@ async def open_chat_server(
             print(server.listeners[0].url)
     """
     server = ChatServer(host, port, **settings)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(server.serve)
-        try:
-            yield server
-        finally:
-            await server.stop()
+    started = False
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.serve)
+            started = True
+            try:
+                yield server
+            finally:
+                await server.stop()
+    except BaseExceptionGroup as group:
+        # What kept the server from starting (a port in use) is raised as
+        # itself, so that ``except OSError`` catches it.
+        if not started and len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
+            raise group.exceptions[0] from None
+        raise
+
+
+async def _bind(what: str, host: str, port: int) -> list[socket.socket]:
+    try:
+        return await bind_tcp(host, port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise OSError(exc.errno, f"cannot listen for {what} on {host} port {port}: {reason}") from None
 
 
 def _peer_name(peer: object) -> str:
