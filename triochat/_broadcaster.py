@@ -38,6 +38,7 @@ from .protocol.events import (
     RoomList,
     WhoList,
 )
+from .protocol.names import name_key
 
 log = logging.getLogger("triochat.server")
 
@@ -428,14 +429,15 @@ class Broadcaster:
             self._nick(conn, command.name)
 
     def _join_room(self, conn: Connection, old: str, new: str) -> None:
-        if new == old:
-            self.send(conn, Notice(f"you are already in #{new}"))
+        if name_key(new) == name_key(old):
+            self.send(conn, Notice(f"you are already in #{old}"))
             return
         try:
             self.hub.enter(conn, new)
         except RoomLimitReached:
             self.send(conn, Error("room_limit", f"#{new} does not exist and no more rooms can be created"))
             return
+        new = conn.room or new  # the room's own spelling
         self.announce(Left(conn.name, old, logout=False), old)
         self.announce(Joined(conn.name, new, login=False), new, conn)
         self.send(conn, RoomEntered(new, tuple(sorted(m.name for m in self.hub.members(new)))))
