@@ -28,6 +28,7 @@ from .protocol.events import (
     Error,
     Event,
     Goodbye,
+    HelpText,
     Joined,
     Left,
     NameChanged,
@@ -423,6 +424,8 @@ class Broadcaster:
             self.send(conn, WhoList(room, tuple(sorted(m.name for m in hub.members(room)))))
         elif isinstance(command, commands.ListRooms):
             self.send(conn, RoomList(tuple(hub.room_counts())))
+        elif isinstance(command, commands.Help):
+            self.send(conn, HelpText(commands.HELP_LINES))
         elif isinstance(command, commands.JoinRoom):
             self._join_room(conn, room, command.room)
         elif isinstance(command, commands.Nick):
