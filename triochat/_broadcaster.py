@@ -42,6 +42,7 @@ from .protocol.events import (
 from .protocol.names import name_key
 
 log = logging.getLogger("triochat.server")
+access = logging.getLogger("triochat.access")
 
 MAX_FOLLOWUPS = 100
 """How many replies one message's handlers may queue."""
@@ -387,6 +388,7 @@ class Broadcaster:
             conn.registered = False
             if room is not None and not self.stopping:
                 self.announce(Left(name, room, logout=True, reason=conn.leave_reason), room)
+            access.info("logout %s (%s %s): %s", name, conn.transport, conn.peer, conn.leave_reason or "left")
             command.done.set()
             return
         if isinstance(command, Reply):
