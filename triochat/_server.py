@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
 import os
 import socket
@@ -163,6 +164,8 @@ class ChatServer:
         through the handlers.
         """
 
+        _check_callback(handler, "handler", "async def handler(content: str, username: str) -> None")
+
         @functools.wraps(handler)
         async def observe(message: ChatMessage, ctx: HandlerContext) -> ChatMessage | None:
             await handler(message.content, message.sender)
@@ -179,6 +182,9 @@ class ChatServer:
         the sender privately, ``ctx.broadcast(text, sender=...)`` speaks to the
         room; both are delivered right after the message.
         """
+        _check_callback(
+            middleware, "middleware", "async def middleware(message, ctx) -> ChatMessage | None"
+        )
         self._chain.append(middleware)
 
     # -- running -------------------------------------------------------------------
@@ -448,6 +454,29 @@ async def open_chat_server(
         if not started and len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
             raise group.exceptions[0] from None
         raise
+
+
+def _check_callback(callback: object, what: str, expected: str) -> None:
+    """Refuse, at registration, a callback the broadcaster could not call or await."""
+    if not callable(callback):
+        raise TypeError(f"the {what} must be {expected}, not {callback!r}")
+    call = getattr(callback, "__call__", None)  # noqa: B004 (async callable objects)
+    if not (inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(call)):
+        raise TypeError(f"the {what} {_callable_name(callback)} must be async: {expected}")
+    try:
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):
+        return  # nothing to check (a builtin or an odd callable)
+    try:
+        signature.bind(None, None)
+    except TypeError as exc:
+        raise TypeError(
+            f"the {what} {_callable_name(callback)} cannot take two arguments ({exc}): {expected}"
+        ) from None
+
+
+def _callable_name(callback: object) -> str:
+    return str(getattr(callback, "__qualname__", None) or repr(callback))
 
 
 async def _bind(what: str, host: str, port: int) -> list[socket.socket]:
