@@ -43,3 +43,11 @@ async def test_join_in_another_case_enters_the_same_room(chat_server: ChatServer
     await bob.send("/rooms")
     rooms = await bob.receive()
     assert "Dev" in rooms and "DEV" not in rooms
+
+
+async def test_join_an_invalid_room_says_why(chat_server: ChatServer) -> None:
+    alice = await connect(chat_server, "alice")
+    await alice.send("/join bad room!")
+    assert await alice.receive() == "error: room name may only contain letters, digits, '_', '-' and '.'"
+    await alice.send("/join")
+    assert await alice.receive() == "error: usage: /join ROOM"

@@ -182,9 +182,7 @@ class ChatServer:
         the sender privately, ``ctx.broadcast(text, sender=...)`` speaks to the
         room; both are delivered right after the message.
         """
-        _check_callback(
-            middleware, "middleware", "async def middleware(message, ctx) -> ChatMessage | None"
-        )
+        _check_callback(middleware, "middleware", "async def middleware(message, ctx) -> ChatMessage | None")
         self._chain.append(middleware)
 
     # -- running -------------------------------------------------------------------
