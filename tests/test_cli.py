@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -106,6 +107,19 @@ def test_serve_defaults_to_both_listeners_the_library_to_websocket_only() -> Non
     assert serve.build_server(_settings([])).config.tcp_port == 8724
     assert ChatServer().config.tcp_port is None
     assert ChatServer(host="0.0.0.0", port=8723).config.tcp_port is None
+
+
+@pytest.mark.parametrize(
+    ("settings", "fragment"),
+    [
+        ({"port": 70000}, "port must be a port number"),
+        ({"tcp_port": -1}, "tcp_port must be a port number"),
+        ({"port": 9000, "tcp_port": 9000}, "both 9000"),
+    ],
+)
+def test_the_library_checks_ports_too(settings: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        ChatServer(**settings)
 
 
 def _read_line(sock: socket.socket) -> str:

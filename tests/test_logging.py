@@ -6,7 +6,11 @@ import re
 import pytest
 import trio
 
+from triochat import ServerConfig
+from triochat._connection import Connection
+from triochat._runtime import Runtime
 from triochat.auth import Accept, ConnectionInfo, Reject
+from triochat.protocol import linewire
 from triochat.testing import connect_tcp, open_test_server
 
 ACCESS = "triochat.access"
@@ -104,3 +108,17 @@ async def test_auth_rejections_and_a_full_server_are_logged(caplog: pytest.LogCa
 
 def _matches(pattern: str, message: str) -> bool:
     return re.fullmatch(pattern, message) is not None
+
+
+async def test_claim_name_refuses_and_logs_an_invalid_name(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="triochat")
+    runtime = Runtime(ServerConfig(), [])
+    conn = Connection(peer="10.0.0.1:5000", transport="ws", wire=linewire.encode_event, echo=False)
+    assert not runtime.claim_name(conn, "bad name!")
+    assert not conn.registered
+    assert access_messages(caplog) == [
+        "refused bad name! (ws 10.0.0.1:5000): invalid name: "
+        "name may only contain letters, digits, '_', '-' and '.'"
+    ]
+    assert runtime.claim_name(conn, "good")
+    assert access_messages(caplog)[-1] == "login good (ws 10.0.0.1:5000)"
