@@ -197,3 +197,16 @@ def test_testing_example_runs_as_copied_without_trio_mode() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
+
+
+async def test_a_taken_port_is_a_plain_oserror_from_start_and_serve() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with trio.fail_after(10):
+            with pytest.raises(OSError, match=f"WebSocket on 127.0.0.1 port {port}"):
+                await ChatServer("127.0.0.1", port).start()
+            async with trio.open_nursery() as nursery:
+                with pytest.raises(OSError, match=f"line protocol on 127.0.0.1 port {port}"):
+                    await nursery.start(ChatServer("127.0.0.1", 0, tcp_port=port).serve)
