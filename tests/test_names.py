@@ -51,3 +51,9 @@ async def test_join_an_invalid_room_says_why(chat_server: ChatServer) -> None:
     assert await alice.receive() == "error: room name may only contain letters, digits, '_', '-' and '.'"
     await alice.send("/join")
     assert await alice.receive() == "error: usage: /join ROOM"
+
+
+async def test_send_message_to_a_room_in_another_case(chat_server: ChatServer) -> None:
+    alice = await connect(chat_server, "alice")
+    await chat_server.send_message("hello lobby", "bot", room="LOBBY")
+    assert await alice.receive() == "bot: hello lobby"

@@ -210,3 +210,35 @@ async def test_a_taken_port_is_a_plain_oserror_from_start_and_serve() -> None:
             async with trio.open_nursery() as nursery:
                 with pytest.raises(OSError, match=f"line protocol on 127.0.0.1 port {port}"):
                     await nursery.start(ChatServer("127.0.0.1", 0, tcp_port=port).serve)
+
+
+async def test_the_terminal_transcript_is_what_nc_shows(chat_server: ChatServer) -> None:
+    (block,) = readme_blocks("console")
+    command, *expected = block.splitlines()
+    assert command == "$ nc localhost 8724"
+    seen: list[str] = []
+    alice = await connect(chat_server)
+
+    async def receive(count: int = 1) -> None:
+        for _ in range(count):
+            seen.append(await alice.receive())
+
+    async def send(line: str) -> None:
+        seen.append(line)
+        await alice.send(line)
+
+    with trio.fail_after(10):
+        await receive(2)  # the banner and the prompt
+        await send("alice")
+        await receive()
+        bob = await connect(chat_server, "bob")
+        await receive()
+        await bob.send("hi alice")
+        await receive()
+        await send("/who")
+        await receive()
+        await send("/msg bob see you in #dev")
+        await receive()
+        await send("/join dev")
+        await receive()
+    assert seen == expected

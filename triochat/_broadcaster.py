@@ -304,7 +304,10 @@ class Broadcaster:
     def _agent_send(self, request: _AgentSend) -> None:
         if self.stopping:
             return
-        rooms = [request.room] if request.room is not None else [r for r, _ in self.hub.room_counts()]
+        if request.room is not None:
+            rooms = [self.hub.room_name(request.room) or request.room]
+        else:
+            rooms = [r for r, _ in self.hub.room_counts()]
         for room in rooms:
             message = self._new_message(request.sender, room, request.content, agent=request.agent)
             self._deliver_chat(message, None)

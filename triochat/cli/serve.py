@@ -198,7 +198,12 @@ SETTING_NAMES = frozenset(option.setting for option in OPTIONS) | frozenset(FLAG
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``serve`` flags to *parser*."""
-    parser.add_argument("--config", metavar="FILE", help="read settings from a TOML file (flags win)")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="read settings from a TOML file: keys named like the flags without '--' "
+        "(tcp-port = 0, room = [...]), at the top level or in a [serve] table; flags win",
+    )
     for option in OPTIONS:
         parser.add_argument(option.flag, dest=option.setting, type=option.kind, help=option.help)
     parser.add_argument("--no-tcp", action="store_true", default=None, help="no line-protocol listener")
