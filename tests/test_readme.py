@@ -242,3 +242,19 @@ async def test_the_terminal_transcript_is_what_nc_shows(chat_server: ChatServer)
         await send("/join dev")
         await receive()
     assert seen == expected
+
+
+def test_every_triochat_command_in_the_readme_parses() -> None:
+    commands = []
+    for block in readme_blocks("sh"):
+        for line in block.splitlines():
+            line = line.split("#", 1)[0]
+            for part in line.split("|"):
+                words = part.split()
+                for i, word in enumerate(words):
+                    if word.endswith("triochat") and not word.startswith("'"):
+                        commands.append(words[i + 1 :])
+    assert len(commands) >= 5
+    parser = build_parser()
+    for argv in commands:
+        parser.parse_args(argv)  # SystemExit (a failed test) on a stale flag
