@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -57,8 +58,68 @@ def test_port_in_use_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) 
         assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert err[0].startswith("triochat: cannot serve on 127.0.0.1")
+    assert err[0].startswith("triochat serve: ")
+    assert "line protocol" in err[0] and str(port) in err[0] and "in use" in err[0]
     assert "Traceback" not in err[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--port", "99999"], "--port"),
+        (["--tcp-port", "84568"], "--tcp-port"),
+        (["--port", "-1"], "--port"),
+        (["--port", "eighty"], "--port"),
+    ],
+)
+def test_ports_out_of_range_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], argv: list[str], flag: str
+) -> None:
+    assert main(["serve", *argv]) == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err
+    assert err.startswith("usage: triochat serve")
+
+
+def test_errors_after_a_subcommand_show_its_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--prot", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: triochat serve")
+    assert "unrecognized arguments: --prot 1" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--port", "8800", "--tcp-port", "8800"], "both 8800"),
+        (["--no-tcp", "--no-websocket"], "nothing to serve"),
+    ],
+)
+def test_listener_conflicts_are_refused_before_binding(
+    capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str
+) -> None:
+    assert main(["serve", "--host", "127.0.0.1", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0]
+
+
+def test_serve_defaults_to_both_listeners_the_library_to_websocket_only() -> None:
+    assert serve.build_server(_settings([])).config.tcp_port == 8724
+    assert ChatServer().config.tcp_port is None
+    assert ChatServer(host="0.0.0.0", port=8723).config.tcp_port is None
+
+
+@pytest.mark.parametrize(
+    ("settings", "fragment"),
+    [
+        ({"port": 70000}, "port must be a port number"),
+        ({"tcp_port": -1}, "tcp_port must be a port number"),
+        ({"port": 9000, "tcp_port": 9000}, "both 9000"),
+    ],
+)
+def test_the_library_checks_ports_too(settings: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        ChatServer(**settings)
 
 
 def _read_line(sock: socket.socket) -> str:
@@ -145,7 +206,14 @@ def test_config_file_then_flags(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "fragment"),
-    [("[serve]\ncolour = 'red'\n", "unknown settings: colour"), ("not = = toml", "not valid TOML")],
+    [
+        ("[serve]\ncolour = 'red'\n", "unknown setting 'colour'"),
+        ("tcp-prot = 1\n", "unknown setting 'tcp-prot'"),
+        ("[servre]\nport = 1\n", "unknown table [servre]"),
+        ("[serve]\nport = 1\n[server]\nport = 2\n", "not both"),
+        ("port = 99999\n", "port must be a port number"),
+        ("not = = toml", "not valid TOML"),
+    ],
 )
 def test_bad_config_is_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, fragment: str
@@ -155,6 +223,17 @@ def test_bad_config_is_usage_error(
     assert main(["serve", "--config", str(config)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and fragment in err[0]
+
+
+@pytest.mark.parametrize("table", ["", "[serve]\n", "[server]\n"])
+def test_config_tables_and_key_spellings(tmp_path: Path, table: str) -> None:
+    config = tmp_path / "triochat.toml"
+    config.write_text(f'{table}tcp-port = 0\nmax_rooms = 7\nroom = ["main"]\nno-websocket = true\n')
+    server = serve.build_server(_settings(["--config", str(config)]))
+    assert server.config.tcp_port == 0
+    assert server.config.max_rooms == 7
+    assert server.config.rooms == ("main",)
+    assert server.config.websocket is False
 
 
 def test_bad_values_and_missing_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -53,3 +53,40 @@ def test_rename() -> None:
     assert hub.find("a") is None
     assert hub.find("c") is a
     assert hub.name_count == 2
+
+
+def test_names_compare_case_insensitively_and_keep_their_spelling() -> None:
+    hub: Hub[M] = Hub()
+    a, b = M(), M()
+    assert hub.reserve("Alice", a)
+    assert not hub.reserve("ALICE", b)
+    assert not hub.reserve("alice", b)
+    assert hub.find("aLiCe") is a
+    assert a.name == "Alice"
+    assert hub.reserve("bob", b)
+    assert not hub.rename(b, "alice")
+    assert hub.rename(a, "ALICE")  # one's own name in another case
+    assert (a.name, hub.name_count) == ("ALICE", 2)
+    hub.release(a)
+    assert hub.find("alice") is None
+
+
+def test_rooms_compare_case_insensitively_and_keep_the_first_spelling() -> None:
+    hub: Hub[M] = Hub(("lobby", "LOBBY", "Dev"))
+    assert hub.permanent_rooms == ("lobby", "Dev")
+    a, b = M(), M()
+    hub.reserve("a", a)
+    hub.reserve("b", b)
+    hub.enter(a, "LOBBY")
+    assert a.room == "lobby"
+    hub.enter(b, "Lobby")
+    assert list(hub.members("LoBbY")) == [a, b]
+    hub.enter(a, "Ops")
+    hub.enter(b, "OPS")
+    assert b.room == "Ops"
+    assert hub.room_counts() == [("lobby", 0), ("Dev", 0), ("Ops", 2)]
+    assert hub.room_name("ops") == "Ops"
+    hub.enter(a, "dev")
+    hub.enter(b, "DEV")
+    assert hub.room_name("ops") is None  # gone when empty, in any spelling
+    assert hub.size("dev") == 2

@@ -28,6 +28,7 @@ from .protocol.events import (
     Error,
     Event,
     Goodbye,
+    HelpText,
     Joined,
     Left,
     NameChanged,
@@ -38,8 +39,10 @@ from .protocol.events import (
     RoomList,
     WhoList,
 )
+from .protocol.names import name_key
 
 log = logging.getLogger("triochat.server")
+access = logging.getLogger("triochat.access")
 
 MAX_FOLLOWUPS = 100
 """How many replies one message's handlers may queue."""
@@ -301,7 +304,10 @@ class Broadcaster:
     def _agent_send(self, request: _AgentSend) -> None:
         if self.stopping:
             return
-        rooms = [request.room] if request.room is not None else [r for r, _ in self.hub.room_counts()]
+        if request.room is not None:
+            rooms = [self.hub.room_name(request.room) or request.room]
+        else:
+            rooms = [r for r, _ in self.hub.room_counts()]
         for room in rooms:
             message = self._new_message(request.sender, room, request.content, agent=request.agent)
             self._deliver_chat(message, None)
@@ -385,6 +391,7 @@ class Broadcaster:
             conn.registered = False
             if room is not None and not self.stopping:
                 self.announce(Left(name, room, logout=True, reason=conn.leave_reason), room)
+            access.info("logout %s (%s %s): %s", name, conn.transport, conn.peer, conn.leave_reason or "left")
             command.done.set()
             return
         if isinstance(command, Reply):
@@ -422,20 +429,23 @@ class Broadcaster:
             self.send(conn, WhoList(room, tuple(sorted(m.name for m in hub.members(room)))))
         elif isinstance(command, commands.ListRooms):
             self.send(conn, RoomList(tuple(hub.room_counts())))
+        elif isinstance(command, commands.Help):
+            self.send(conn, HelpText(commands.HELP_LINES))
         elif isinstance(command, commands.JoinRoom):
             self._join_room(conn, room, command.room)
         elif isinstance(command, commands.Nick):
             self._nick(conn, command.name)
 
     def _join_room(self, conn: Connection, old: str, new: str) -> None:
-        if new == old:
-            self.send(conn, Notice(f"you are already in #{new}"))
+        if name_key(new) == name_key(old):
+            self.send(conn, Notice(f"you are already in #{old}"))
             return
         try:
             self.hub.enter(conn, new)
         except RoomLimitReached:
             self.send(conn, Error("room_limit", f"#{new} does not exist and no more rooms can be created"))
             return
+        new = conn.room or new  # the room's own spelling
         self.announce(Left(conn.name, old, logout=False), old)
         self.announce(Joined(conn.name, new, login=False), new, conn)
         self.send(conn, RoomEntered(new, tuple(sorted(m.name for m in self.hub.members(new)))))

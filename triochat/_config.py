@@ -16,15 +16,19 @@ DEFAULT_TCP_PORT = 8724
 class ServerConfig:
     """Every setting of a :class:`~triochat.ChatServer`, with its default.
 
-    Times are in seconds, sizes in bytes.  ``tcp_port=None`` turns the TCP line
-    transport off; port 0 picks a free port.
+    Times are in seconds, sizes in bytes.  ``tcp_port=None`` (the default)
+    means no TCP line transport; port 0 picks a free port.
     """
 
     host: str = "localhost"
     port: int = DEFAULT_WS_PORT
     """The WebSocket port."""
-    tcp_port: int | None = DEFAULT_TCP_PORT
-    """The TCP line-protocol port, or ``None`` for no TCP listener."""
+    tcp_port: int | None = None
+    """The TCP line-protocol port, or ``None`` (the default) for no TCP listener.
+
+    The library serves what group-terminal serves, WebSocket, unless the line
+    protocol is asked for (``tcp_port=0`` for any free port, or
+    :data:`DEFAULT_TCP_PORT`); ``triochat serve`` asks for it by default."""
     echo: bool = False
     """Send line-protocol users their own chat messages back."""
     rooms: tuple[str, ...] = ("lobby",)
@@ -94,6 +98,12 @@ class ServerConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive or None")
+        for name in ("port", "tcp_port"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and 0 <= value <= 65535):
+                raise ValueError(f"{name} must be a port number, 0-65535 (0: any free port), not {value!r}")
+        if self.websocket and self.tcp_port == self.port != 0:
+            raise ValueError(f"port and tcp_port are both {self.port}; each listener needs its own port")
         if not self.rooms:
             raise ValueError("rooms must name at least one room")
         for room in self.rooms:

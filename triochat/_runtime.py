@@ -13,9 +13,19 @@ from ._connection import Connection, Encoder
 from ._hub import Hub
 from ._outbox import CONNECTION_LOST, Outbox
 from .auth import Accept, ConnectionInfo, Reject
+from .protocol.names import name_problem
 from .protocol.wsframe import KEEPALIVE_PING
 
 log = logging.getLogger("triochat.server")
+access = logging.getLogger("triochat.access")
+"""Who came, who was refused and why, who left or was cut off and why."""
+
+
+def describe(conn: Connection) -> str:
+    """How the logs name a connection: ``alice (tcp 127.0.0.1:5000)``."""
+    who = conn.name or "(not logged in)"
+    return f"{who} ({conn.transport} {conn.peer})"
+
 
 Session = Callable[["Runtime", Connection, trio.abc.Stream], Awaitable[None]]
 """A transport's session: log the user in and run until the connection ends."""
@@ -56,11 +66,26 @@ class Runtime:
             decision = await hook(info)
         except Exception:
             log.exception("the auth hook raised for %s %s", info.peer, info.path)
-            return Reject(500, "internal error")
+            decision = Reject(500, "internal error")
         if not isinstance(decision, Accept | Reject):
             log.error("the auth hook returned %r, not Accept or Reject", decision)
-            return Reject(500, "internal error")
+            decision = Reject(500, "internal error")
+        if isinstance(decision, Reject):
+            access.info(
+                "refused %s (%s %s): authentication: %s %s",
+                info.peer,
+                info.transport,
+                info.path or "-",
+                decision.status,
+                decision.reason,
+            )
+        else:
+            access.debug("authenticated %s (%s) as %s", info.peer, info.transport, decision.identity)
         return decision
+
+    def refuse(self, conn: Connection, name: str, reason: str) -> None:
+        """Log that *conn* could not log in as *name* because of *reason*."""
+        access.info("refused %s (%s %s): %s", name, conn.transport, conn.peer, reason)
 
     def claim_name(self, conn: Connection, name: str) -> bool:
         """Reserve *name* for *conn*; ``False`` if it is taken or the server is stopping.
@@ -68,9 +93,18 @@ class Runtime:
         One synchronous call checks and claims, so no other task can slip in
         between; every transport logs users in through here.
         """
-        if self.stopping or not self.hub.reserve(name, conn):
+        problem = name_problem(name)
+        if problem is not None:
+            self.refuse(conn, name, f"invalid name: {problem}")
+            return False
+        if self.stopping:
+            self.refuse(conn, name, "the server is stopping")
+            return False
+        if not self.hub.reserve(name, conn):
+            self.refuse(conn, name, "name taken")
             return False
         conn.registered = True
+        access.info("login %s", describe(conn))
         return True
 
     async def request(self, conn: Connection, command: ConnectionRequest) -> None:
@@ -99,9 +133,14 @@ class Runtime:
             return False
         over = len(self.connections) - self.config.max_connections
         if over >= refusal_slots:
+            access.warning("refused %s (%s): server full", peer, transport)
             return False
         conn = Connection(peer=peer, transport=transport, wire=wire, echo=echo)
         conn.over_capacity = over >= 0
+        if conn.over_capacity:
+            access.warning("refused %s (%s): server full", peer, transport)
+        else:
+            access.debug("connection from %s (%s)", peer, transport)
         self.connections.add(conn)
         nursery.start_soon(self._run_connection, conn, stream, session)
         return True
@@ -133,13 +172,14 @@ class Runtime:
             log.exception("connection %r failed", conn)
         finally:
             self.connections.discard(conn)
+            access.debug("connection closed: %s", describe(conn))
             await trio.aclose_forcefully(stream)
 
     def _outbox_failed(self, conn: Connection) -> Callable[[str], None]:
         def failed(reason: str) -> None:
             if reason != CONNECTION_LOST:
                 self.stats.slow_disconnects += 1
-                log.info("disconnecting %r: %s", conn, reason)
+                access.warning("cutting off %s: %s", describe(conn), reason)
                 conn.kick(reason)
             else:
                 conn.scope.cancel()
@@ -172,6 +212,7 @@ class Runtime:
                 if conn.last_seen >= conn.ping_sent:
                     conn.ping_sent = None
                 elif now - conn.ping_sent >= timeout:
+                    access.info("cutting off %s: ping timeout", describe(conn))
                     conn.kick("ping timeout")
                     continue
             if conn.ping_sent is None and now - conn.last_seen >= interval:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
 import os
 import socket
@@ -163,6 +164,8 @@ class ChatServer:
         through the handlers.
         """
 
+        _check_callback(handler, "handler", "async def handler(content: str, username: str) -> None")
+
         @functools.wraps(handler)
         async def observe(message: ChatMessage, ctx: HandlerContext) -> ChatMessage | None:
             await handler(message.content, message.sender)
@@ -179,6 +182,7 @@ class ChatServer:
         the sender privately, ``ctx.broadcast(text, sender=...)`` speaks to the
         room; both are delivered right after the message.
         """
+        _check_callback(middleware, "middleware", "async def middleware(message, ctx) -> ChatMessage | None")
         self._chain.append(middleware)
 
     # -- running -------------------------------------------------------------------
@@ -200,9 +204,11 @@ class ChatServer:
         sockets: list[socket.socket] = []
         try:
             if config.tcp_port is not None:
-                bound += [("tcp", sock) for sock in await bind_tcp(config.host, config.tcp_port)]
+                bound += [
+                    ("tcp", sock) for sock in await _bind("line protocol", config.host, config.tcp_port)
+                ]
             if config.websocket:
-                bound += [("ws", sock) for sock in await bind_tcp(config.host, config.port)]
+                bound += [("ws", sock) for sock in await _bind("WebSocket", config.host, config.port)]
             if config.unix_path is not None:
                 bound.append(("ws+unix", bind_unix(config.unix_path)))
             sockets = [sock for _, sock in bound]
@@ -431,12 +437,52 @@ async def open_chat_server(
             print(server.listeners[0].url)
     """
     server = ChatServer(host, port, **settings)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(server.serve)
-        try:
-            yield server
-        finally:
-            await server.stop()
+    started = False
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.serve)
+            started = True
+            try:
+                yield server
+            finally:
+                await server.stop()
+    except BaseExceptionGroup as group:
+        # What kept the server from starting (a port in use) is raised as
+        # itself, so that ``except OSError`` catches it.
+        if not started and len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
+            raise group.exceptions[0] from None
+        raise
+
+
+def _check_callback(callback: object, what: str, expected: str) -> None:
+    """Refuse, at registration, a callback the broadcaster could not call or await."""
+    if not callable(callback):
+        raise TypeError(f"the {what} must be {expected}, not {callback!r}")
+    call = getattr(callback, "__call__", None)  # noqa: B004 (async callable objects)
+    if not (inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(call)):
+        raise TypeError(f"the {what} {_callable_name(callback)} must be async: {expected}")
+    try:
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):
+        return  # nothing to check (a builtin or an odd callable)
+    try:
+        signature.bind(None, None)
+    except TypeError as exc:
+        raise TypeError(
+            f"the {what} {_callable_name(callback)} cannot take two arguments ({exc}): {expected}"
+        ) from None
+
+
+def _callable_name(callback: object) -> str:
+    return str(getattr(callback, "__qualname__", None) or repr(callback))
+
+
+async def _bind(what: str, host: str, port: int) -> list[socket.socket]:
+    try:
+        return await bind_tcp(host, port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise OSError(exc.errno, f"cannot listen for {what} on {host} port {port}: {reason}") from None
 
 
 def _peer_name(peer: object) -> str:

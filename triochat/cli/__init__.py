@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -69,7 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with *argv*; return the exit status."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:
+            # Report them with the subcommand's usage, not the top-level one.
+            _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extras)}")
     except SystemExit as exc:
         return int(exc.code or 0)
     if args.command == "serve":
@@ -115,27 +119,38 @@ def _run_chat(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return 130
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen: argparse.ArgumentParser = action.choices[command]
+            return chosen
+    return parser
+
+
 def _run_serve(args: argparse.Namespace) -> int:
+    say = serve.error_reporter(getattr(args, "log_format", None))
     try:
         settings = serve.settings_from(args)
+        say = serve.error_reporter(settings.get("log_format"))
         serve.setup_logging(settings.get("log_level"), settings.get("log_format"))
         server = serve.build_server(settings)
     except serve.UsageError as exc:
-        print(f"triochat serve: {exc}", file=sys.stderr)
+        say(f"triochat serve: {exc}")
         return 2
     except serve.StartupError as exc:
-        print(f"triochat serve: {exc}", file=sys.stderr)
+        say(f"triochat serve: {exc}")
         return 1
     status = 0
     try:
         status = trio.run(serve.serve, server)
     except* KeyboardInterrupt:
-        print("triochat: interrupted, stopped at once", file=sys.stderr)
+        say("triochat: interrupted, stopped at once")
         status = 130
     except* OSError as group:
-        error = _first(group)
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        print(f"triochat: cannot serve on {server.host}: {reason}", file=sys.stderr)
+        say(f"triochat serve: {serve.describe_os_error(_first(group), server.host)}")
+        status = 1
+    except* Exception:
+        logging.getLogger("triochat.cli").exception("triochat serve stopped with an unexpected error")
         status = 1
     return status
 

@@ -45,6 +45,20 @@ def _seconds_or_off(text: str) -> float | str:
     return OFF if text.lower() in ("off", "none", "0") else float(text)
 
 
+MAX_PORT = 65535
+
+
+def port_number(text: str) -> int:
+    """A TCP port from the command line: 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: use 0-{MAX_PORT} (0 picks a free port)")
+    return port
+
+
 OPTIONS = [
     _Option(
         "--host",
@@ -55,13 +69,13 @@ OPTIONS = [
     _Option(
         "--port",
         "port",
-        int,
+        port_number,
         f"WebSocket port (default: {DEFAULT_WS_PORT}; 0 picks a free port)",
     ),
     _Option(
         "--tcp-port",
         "tcp_port",
-        int,
+        port_number,
         f"line-protocol TCP port (default: {DEFAULT_TCP_PORT}; 0 picks one)",
     ),
     _Option(
@@ -163,9 +177,33 @@ OPTIONS = [
 ]
 
 
+FLAG_SETTINGS = (
+    "no_tcp",
+    "no_websocket",
+    "echo",
+    "rooms",
+    "certfile",
+    "keyfile",
+    "basic_auth",
+    "tokens",
+    "auth_allow_tcp",
+    "log_level",
+    "log_format",
+)
+"""Settings of ``triochat serve`` besides :data:`OPTIONS` (flags with their own handling)."""
+
+SETTING_NAMES = frozenset(option.setting for option in OPTIONS) | frozenset(FLAG_SETTINGS)
+"""Every key a config file may set (``-`` and ``_`` are the same)."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``serve`` flags to *parser*."""
-    parser.add_argument("--config", metavar="FILE", help="read settings from a TOML file (flags win)")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="read settings from a TOML file: keys named like the flags without '--' "
+        "(tcp-port = 0, room = [...]), at the top level or in a [serve] table; flags win",
+    )
     for option in OPTIONS:
         parser.add_argument(option.flag, dest=option.setting, type=option.kind, help=option.help)
     parser.add_argument("--no-tcp", action="store_true", default=None, help="no line-protocol listener")
@@ -204,6 +242,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+TOML_TABLES = ("serve", "server")
+"""The tables a config file may put its settings in (or none: top-level keys)."""
+
+_TOML_ALIASES = {"room": "rooms", "token": "tokens"}
+"""Keys spelled like their (repeatable) flag, for settings whose name is a plural."""
+
+
+def _toml_settings(path: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The settings in a parsed config file, with keys as setting names."""
+    tables = [key for key, value in data.items() if isinstance(value, dict)]
+    unknown_tables = [key for key in tables if key not in TOML_TABLES]
+    if unknown_tables:
+        raise UsageError(
+            f"{path}: unknown table [{unknown_tables[0]}]; put settings at the top level or in [serve]"
+        )
+    if len(tables) > 1:
+        raise UsageError(f"{path}: use one of [serve] and [server], not both")
+    if tables:
+        top = [key for key in data if key not in tables]
+        if top:
+            raise UsageError(f"{path}: {top[0]!r} is outside [{tables[0]}]; put every setting in it")
+        section: dict[str, Any] = data[tables[0]]
+    else:
+        section = data
+    settings: dict[str, Any] = {}
+    for key, value in section.items():
+        name = key.replace("-", "_")
+        name = _TOML_ALIASES.get(name, name)
+        if name not in SETTING_NAMES:
+            raise UsageError(f"{path}: unknown setting {key!r} (keys are the flags without '--')")
+        settings[name] = value
+    return settings
+
+
 def _read_toml(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
@@ -212,10 +284,7 @@ def _read_toml(path: str) -> dict[str, Any]:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path} is not valid TOML: {exc}") from None
-    section = data.get("serve", data)
-    if not isinstance(section, dict):
-        raise UsageError(f"{path}: [serve] must be a table")
-    return {key.replace("-", "_"): value for key, value in section.items()}
+    return _toml_settings(path, data)
 
 
 def settings_from(args: argparse.Namespace) -> dict[str, Any]:
@@ -292,8 +361,17 @@ def build_server(settings: dict[str, Any]) -> ChatServer:
     settings.pop("log_format", None)
     if settings.pop("no_tcp", False):
         settings["tcp_port"] = None
+    else:
+        # The command serves the line protocol by default; the library only when asked.
+        settings.setdefault("tcp_port", DEFAULT_TCP_PORT)
     if settings.pop("no_websocket", False):
         settings["websocket"] = False
+    websocket = settings.get("websocket", True)
+    if settings["tcp_port"] is None and not websocket and not settings.get("unix_path"):
+        raise UsageError("nothing to serve: --no-tcp and --no-websocket leave no listener (add --unix PATH?)")
+    ws_port = settings.get("port", DEFAULT_WS_PORT)
+    if websocket and settings["tcp_port"] == ws_port and ws_port != 0:
+        raise UsageError(f"--port and --tcp-port are both {ws_port}; each listener needs its own port")
     settings["ssl_context"] = _tls_context(settings.pop("certfile", None), settings.pop("keyfile", None))
     settings["auth"] = _auth_hook(settings)
     if "rooms" in settings:
@@ -329,7 +407,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str | None, fmt: str | None) -> None:
-    """Log to stderr at *level*, as text or JSON lines."""
+    """Log to stderr at *level*, as text or JSON lines.
+
+    Python warnings go through the log too, so that with ``json`` every line
+    on stderr is a JSON object.
+    """
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -338,6 +420,42 @@ def setup_logging(level: str | None, fmt: str | None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel((level or "info").upper())
+    logging.captureWarnings(True)
+
+
+_cli_log = logging.getLogger("triochat.cli")
+
+
+def error_reporter(fmt: str | None) -> Callable[[str], None]:
+    """How the command reports a one-line problem: a plain line, or a JSON log line."""
+    if fmt != "json":
+        return lambda message: print(message, file=sys.stderr, flush=True)
+
+    def log_json(message: str) -> None:
+        if not logging.getLogger().handlers:
+            setup_logging(None, "json")
+        _cli_log.error("%s", message)
+
+    return log_json
+
+
+def _note(message: str) -> None:
+    """A line for the operator: a log record when logging is set up, else plain stderr."""
+    if logging.getLogger().handlers:
+        _cli_log.warning("%s", message)
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
+def describe_os_error(error: BaseException, host: str) -> str:
+    """One line for an error that kept the server from listening."""
+    if isinstance(error, OSError) and error.strerror:
+        reason = error.strerror
+        if error.filename is not None:
+            reason = f"{reason}: {error.filename}"
+    else:
+        reason = str(error)
+    return reason if str(host) in reason else f"cannot serve on {host}: {reason}"
 
 
 async def serve(server: ChatServer) -> int:
@@ -349,7 +467,7 @@ async def serve(server: ChatServer) -> int:
             for listener in listeners:
                 print(f"triochat serving on {listener.url}", flush=True)
             async for _ in signals:
-                print("triochat: stopping (again to stop at once)", file=sys.stderr, flush=True)
+                _note("triochat: stopping (again to stop at once)")
                 break
 
             async def stop_at_once_on_second_signal() -> None:
@@ -364,6 +482,6 @@ async def serve(server: ChatServer) -> int:
                 await server.stop()
                 stopping.cancel_scope.cancel()
     if forced:
-        print("triochat: stopped at once", file=sys.stderr, flush=True)
+        _note("triochat: stopped at once")
         return 1
     return 0

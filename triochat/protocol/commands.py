@@ -133,7 +133,7 @@ def parse_command(text: str) -> Command | CommandError | None:
             return CommandError("usage: /msg NAME text")
         return PrivateMessage(target, body)
     if verb == "join":
-        if not rest or " " in rest:
+        if not rest:
             return CommandError("usage: /join ROOM")
         room = rest[1:] if rest.startswith("#") else rest
         problem = name_problem(room, what="room name")

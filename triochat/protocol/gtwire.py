@@ -2,9 +2,13 @@
 
 Its client connects to ``/ws/{username}``, sends ``{"type": "connect",
 "username": NAME}``, then ``{"type": "chat_message", "content": TEXT}``
-frames; it shows ``chat_message`` frames and ignores every other type, so the
-server also sends join, leave, notice and error frames that richer clients
-can use.
+frames; it shows ``chat_message`` frames and ignores every other type.  So
+what its user must see goes out as ``chat_message``: private messages (their
+content marked ``[private]``) and the answers to slash commands (``/who``,
+``/msg``, ``/me``, ``/rooms``, ``/nick``, ``/help``), sent by ``server``.  Its
+client has one room view, so ``/join`` is refused on this endpoint.  Joins,
+leaves and renames go out as typed frames that richer clients can use, and so
+does the error for a malformed frame.
 """
 
 from __future__ import annotations
@@ -13,11 +17,33 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from . import commands
-from .events import ChatMessage, Error, Event, Joined, Left, Notice, PrivateChat, Renamed
+from . import commands, linewire
+from .events import (
+    ChatMessage,
+    Error,
+    Event,
+    HelpText,
+    Joined,
+    Left,
+    NameChanged,
+    Notice,
+    PrivateChat,
+    Renamed,
+    RoomEntered,
+    RoomList,
+    WhoList,
+)
 from .jsonwire import FrameError
 
 PATH_PREFIX = "/ws/"
+
+SERVER_SENDER = "server"
+"""The ``sender`` of the server's own answers (a name no user may take)."""
+
+FRAME_ERRORS = frozenset({"binary_frame", "bad_json", "bad_frame", "bad_content", "unknown_type"})
+"""Codes of errors about a malformed frame: a program's mistake, sent as ``error`` frames."""
+
+ONE_ROOM = "this endpoint has one room; /join needs the native or the line protocol"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +62,12 @@ def connect_response(success: bool, message: str) -> str:
     return _dumps({"type": "connect_response", "success": success, "message": message})
 
 
-def decode_client_frame(text: str | bytes) -> Connect | commands.Say | FrameError | None:
-    """Decode a frame from a group-terminal client; ``None`` for blank content."""
+def decode_client_frame(text: str | bytes) -> Connect | commands.Command | FrameError | None:
+    """Decode a frame from a group-terminal client; ``None`` for blank content.
+
+    Chat content is read as the line protocol reads a line, so slash commands
+    give the same command objects (see :func:`~triochat.protocol.commands.parse_command`).
+    """
     if isinstance(text, bytes):
         return FrameError("binary_frame", "binary frames are not supported; send JSON text frames")
     try:
@@ -54,10 +84,19 @@ def decode_client_frame(text: str | bytes) -> Connect | commands.Say | FrameErro
         content = obj.get("content")
         if not isinstance(content, str):
             return FrameError("bad_content", "'content' must be a string")
-        if not content.strip():
-            return None
-        return commands.Say(content)
+        command = commands.parse_command(content)
+        if isinstance(command, commands.CommandError):
+            return FrameError("bad_command", command.message)
+        if isinstance(command, commands.JoinRoom):
+            return FrameError("one_room", ONE_ROOM)
+        return command
     return FrameError("unknown_type", f"unknown frame type '{kind}'")
+
+
+def _from_server(content: str, code: str) -> str:
+    return _dumps(
+        {"type": "chat_message", "content": content, "sender": SERVER_SENDER, "agent": True, "code": code}
+    )
 
 
 def event_text(event: Event) -> str | None:
@@ -73,13 +112,16 @@ def event_text(event: Event) -> str | None:
             obj["action"] = True
         return _dumps(obj)
     if isinstance(event, PrivateChat):
+        # Shown as chat, marked in the content: the client shows nothing else.
+        mark = f"[private to {event.target}]" if event.outgoing else "[private]"
         return _dumps(
             {
-                "type": "private_message",
-                "content": event.content,
+                "type": "chat_message",
+                "content": f"{mark} {event.content}",
                 "sender": event.sender,
-                "target": event.target,
                 "agent": event.agent,
+                "private": True,
+                "target": event.target,
             }
         )
     if isinstance(event, Joined):
@@ -90,8 +132,15 @@ def event_text(event: Event) -> str | None:
         )
     if isinstance(event, Renamed):
         return _dumps({"type": "user_renamed", "old": event.old, "new": event.new})
-    if isinstance(event, Notice):
-        return _dumps({"type": "notice", "code": event.code, "message": event.text})
     if isinstance(event, Error):
-        return _dumps({"type": "error", "code": event.code, "message": event.text})
+        if event.code in FRAME_ERRORS:
+            return _dumps({"type": "error", "code": event.code, "message": event.text})
+        return _from_server(linewire.event_text(event), event.code)
+    if isinstance(event, HelpText):
+        lines = [line for line in event.lines if not line.lstrip().startswith("/join")]
+        return _from_server("\n".join(lines), "help")
+    if isinstance(event, Notice):
+        return _from_server(linewire.event_text(event), event.code)
+    if isinstance(event, WhoList | RoomList | NameChanged | RoomEntered):
+        return _from_server(linewire.event_text(event), type(event).__name__.lower())
     return None

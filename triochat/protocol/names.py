@@ -13,6 +13,16 @@ RESERVED_NAMES = frozenset({"error", "server"})
 """User names nobody may take: ``error: ...`` lines and server notices would be ambiguous."""
 
 
+def name_key(name: str) -> str:
+    """The form in which user and room names are compared.
+
+    Names are case-insensitive, as on IRC: ``ALICE`` and ``alice`` are the same
+    user, ``#Lobby`` and ``#lobby`` the same room.  The spelling a user chose is
+    kept for display; only comparisons go through this key.
+    """
+    return name.casefold()
+
+
 def name_problem(name: str, *, what: str = "name") -> str | None:
     """Say what is wrong with *name*, or return ``None`` when it is valid.
 
