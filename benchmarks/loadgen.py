@@ -627,9 +627,10 @@ async def leak(spec: dict[str, Any]) -> dict[str, Any]:
     dialect = DIALECTS[spec["dialect"]]
     port, pid, cycles = spec["port"], spec["server_pid"], spec["cycles"]
     bound = float(spec.get("rss_bound_mib", 8))
+    settle_limit = float(spec.get("settle_limit_s", 10))
     with trio.fail_after(600):
         await _cycles(dialect, port, min(1000, max(50, cycles // 10)), "warm")
-        await _settle(pid, None)
+        await _settle(pid, None, settle_limit)
         await trio.sleep(0.5)
         fds0, sockets0, rss0 = open_fds(pid), client_sockets(pid), proc_rss(pid)
         cpu0 = proc_cpu(pid)
@@ -637,7 +638,7 @@ async def leak(spec: dict[str, Any]) -> dict[str, Any]:
         outcome = await _cycles(dialect, port, cycles, "leak")
         elapsed = time.perf_counter() - start
         cpu = proc_cpu(pid) - cpu0
-        settled = await _settle(pid, fds0)
+        settled = await _settle(pid, fds0, settle_limit)
         fds1, sockets1, rss1 = open_fds(pid), client_sockets(pid), proc_rss(pid)
         users = await users_online(dialect, port)
     growth = (rss1 - rss0) / 2**20

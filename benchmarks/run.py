@@ -145,6 +145,7 @@ def _websocket_comparison(quick: bool) -> list[Point]:
 
 def plan(scenarios: list[str], quick: bool) -> list[Point]:
     points: list[Point] = []
+    subjects: tuple[str, ...]
     if "fanout" in scenarios:
         for n in (10, 100) if quick else (10, 100, 1000):
             deliveries = 60_000 if quick else 400_000
