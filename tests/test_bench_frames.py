@@ -103,3 +103,19 @@ def test_compressed_frames_without_negotiation_are_refused() -> None:
     reader = FrameReader(deflate=False)
     with pytest.raises(RuntimeError, match="without permessage-deflate"):
         reader.feed(frame(b"abc", rsv1=True))
+
+
+def test_messages_compressed_each_on_its_own_are_read_too() -> None:
+    # server_no_context_takeover: one compressed frame, valid for every recipient.
+    def alone(message: bytes) -> bytes:
+        compressor = zlib.compressobj(wbits=-15)
+        return (compressor.compress(message) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+    texts = [message_text(seq, 120).encode() for seq in range(1, 6)]
+    short = b'{"type": "joined"}'  # below a compression threshold: sent as it is
+    stream = b"".join(frame(alone(t), rsv1=True) for t in texts) + frame(short)
+    reader = FrameReader(deflate=True, size=120)
+    assert reader.feed(stream) == 6
+    assert reader.compressed == 5
+    assert reader.take() == [*texts, short]
+    assert reader.verified == 5
