@@ -208,3 +208,38 @@ def test_issue_11_targets_are_judged_within_the_run(tmp_path: Path) -> None:
     row = next(line for line in report if line.startswith("| logins/s"))
     assert "1.50x" in row
     assert row.endswith("| ≥ 2x | **no** |")
+
+
+def test_a_failed_leak_run_fails_the_harness(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    results = {
+        "triochat-ws": {"verdict": "PASS", "problems": ""},
+        "triochat-tcp": {"verdict": "FAIL", "problems": "3 client sockets still open"},
+    }
+    ran: list[str] = []
+
+    def fake_run_one(point: Point, subject: run.Subject) -> dict[str, Any]:
+        ran.append(subject.name)
+        record = {
+            "cycles": 5000,
+            "failed_cycles": 0,
+            "cycles_per_s": 400,
+            "fds_before": 10,
+            "fds_after": 10,
+            "client_sockets_after": 0,
+            "rss_before_mib": 30.0,
+            "rss_after_mib": 31.0,
+            "rss_growth_mib": 1.0,
+            "rss_bound_mib": 8,
+            "users_after": 1,
+        }
+        return {**record, **results[subject.name]}
+
+    monkeypatch.setattr(run, "ROOT", tmp_path)
+    monkeypatch.setattr(run, "run_one", fake_run_one)
+    assert run.main(["leak", "--quick"]) == 1
+    assert ran == ["triochat-ws", "triochat-tcp"]  # once each, whatever --repeats says
+    assert "leak: FAIL triochat-tcp: 3 client sockets still open" in capsys.readouterr().err
+    results["triochat-tcp"] = results["triochat-ws"]
+    assert run.main(["leak", "--quick"]) == 0

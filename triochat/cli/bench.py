@@ -19,15 +19,15 @@ EXTRA_MODULES = ("matplotlib", "websockets", "group_terminal")
 EXTRA_HINT = "triochat bench needs the bench extra: pip install 'triochat[bench]'"
 
 SCENARIOS: dict[str, tuple[str, str]] = {
-    "fanout": ("fan-out saturation, N = 10, 100, 1000, every server", "1 / 12"),
+    "fanout": ("fan-out saturation, N = 10, 100, 1000, every server", "2 / 12"),
     "latency": ("p50/p99 at fixed delivered rates (10k and 50k/s, N = 100, 1000)", "1 / 5"),
     "stalled": ("the 50k/s latency point with and without a client that never reads", "0.5 / 4"),
-    "churn": ("fan-out at N = 100 with and without connect/leave churn", "0.5 / 5"),
-    "idle": ("memory per idle connection and idle CPU, 1k (and 10k) connections", "0.5 / 4"),
+    "churn": ("fan-out at N = 100 with and without connect/leave churn", "0.5 / 3"),
+    "idle": ("memory per idle connection and idle CPU, 1k (and 10k) connections", "1 / 10"),
     "logins": ("connect, log in, leave cycles per second, 50 at a time", "0.5 / 1"),
-    "compression": ("permessage-deflate offered as browsers do: wire bytes, CPU per delivery", "1 / 4"),
-    "leak": ("20,000 connect/login/leave cycles per transport; fds, sockets, RSS back, or FAIL", "1.5 / 3"),
-    "ws": ("issue 11's WebSocket comparison with websockets (asyncio and Trio)", "4 / 15"),
+    "compression": ("permessage-deflate offered as browsers do: wire bytes, CPU per delivery", "2.5 / 4"),
+    "leak": ("20,000 connect/login/leave cycles per transport; fds, sockets, RSS back, or FAIL", "1 / 2"),
+    "ws": ("issue 11's WebSocket comparison with websockets (asyncio, Trio); 10k idle", "6 / 16"),
 }
 """Each scenario: what it measures, and about how many minutes it takes here (--quick / full)."""
 
@@ -38,9 +38,9 @@ def scenario_help() -> str:
     lines = [f"  {name.ljust(width)}  {text} [{time}]" for name, (text, time) in SCENARIOS.items()]
     return (
         "needs the bench extra: pip install 'triochat[bench]' (matplotlib, websockets, group-terminal)\n\n"
-        "scenarios [minutes on 2 cores, --quick / full, at the default 2 repeats]:\n"
+        "scenarios [rough minutes on 2 shared cores, --quick / full, at the default 2 repeats]:\n"
         + "\n".join(lines)
-        + "\n\nAll but 'ws' (the default): about 8 minutes with --quick, about 40 without.\n"
+        + "\n\nAll but 'ws' (the default): about 9 minutes with --quick, about 40 without.\n"
         "--report DIR rebuilds report.md and chart.png of a finished run in seconds."
     )
 
