@@ -228,6 +228,13 @@ def stop_server(proc: subprocess.Popen[str]) -> None:
         proc.stdout.close()
 
 
+def error_line(stderr: str) -> str:
+    """The last exception named in a traceback (exception groups nest them in ``|`` boxes)."""
+    lines = [line.strip(" |+-") for line in stderr.splitlines()]
+    named = [line for line in lines if re.match(r"[\w.]+(Error|Exception|Exit)\b.*:", line)]
+    return (named or [line for line in lines if line] or ["the load generator failed"])[-1]
+
+
 def run_one(point: Point, subject: Subject) -> dict[str, Any]:
     proc, port = start_server(subject)
     try:
@@ -247,8 +254,7 @@ def run_one(point: Point, subject: Subject) -> dict[str, Any]:
             check=False,
         )
         if done.returncode != 0:
-            tail = (done.stderr.strip().splitlines() or ["?"])[-1]
-            return {"error": tail}
+            return {"error": error_line(done.stderr)}
         result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
         return result
     except subprocess.TimeoutExpired:

@@ -243,3 +243,16 @@ def test_a_failed_leak_run_fails_the_harness(
     assert "leak: FAIL triochat-tcp: 3 client sockets still open" in capsys.readouterr().err
     results["triochat-tcp"] = results["triochat-ws"]
     assert run.main(["leak", "--quick"]) == 0
+
+
+def test_a_load_generator_failure_is_reported_by_its_exception() -> None:
+    stderr = (
+        "  + Exception Group Traceback (most recent call last):\n"
+        "  |   File 'x', line 1, in <module>\n"
+        "  | ExceptionGroup: Exceptions from Trio nursery (1 sub-exception)\n"
+        "  +-+---------------- 1 ----------------\n"
+        "    | RuntimeError: the server closed a benchmark connection\n"
+        "    +------------------------------------\n"
+    )
+    assert run.error_line(stderr) == "RuntimeError: the server closed a benchmark connection"
+    assert run.error_line("") == "the load generator failed"
