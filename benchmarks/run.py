@@ -94,7 +94,6 @@ SUBJECTS = {
         Subject("group-terminal", (PY, "-m", "benchmarks.peers.group_terminal_server", "0"), "gt", "ws"),
     ]
 }
-ALL = list(SUBJECTS)
 PLAIN = tuple(name for name in SUBJECTS if not name.endswith("-deflate"))
 """Every server, without compression."""
 WEBSOCKET = ("triochat-ws", "websockets", "websockets-trio")

@@ -256,3 +256,45 @@ def test_a_load_generator_failure_is_reported_by_its_exception() -> None:
     )
     assert run.error_line(stderr) == "RuntimeError: the server closed a benchmark connection"
     assert run.error_line("") == "the load generator failed"
+
+
+def _compression_runs(
+    triochat_deflate: str,
+) -> tuple[list[Point], dict[int, dict[str, list[dict[str, Any]]]]]:
+    params = {"clients": 10, "deflate": 1, "text_bytes": 200, "deliveries": 1000}
+    point = Point("fanout", ("triochat-ws", "websockets-deflate"), params)
+    runs = {
+        0: {
+            "triochat-ws": [
+                {
+                    "deflate": triochat_deflate,
+                    "server_cpu_us_per_delivery": 6.0,
+                    "wire_bytes_per_delivery": 150.0,
+                }
+            ],
+            "websockets-deflate": [
+                {
+                    "deflate": "permessage-deflate",
+                    "server_cpu_us_per_delivery": 24.0,
+                    "wire_bytes_per_delivery": 100.0,
+                }
+            ],
+        }
+    }
+    return [point], runs
+
+
+def test_compression_targets_say_when_triochat_did_not_negotiate(tmp_path: Path) -> None:
+    points, runs = _compression_runs("not negotiated")
+    report = write_report(tmp_path, points, runs, "test", 1)
+    assert "| compression, N=10 | not negotiated by triochat | — | — | — | no |" in report
+    assert any("deflate: not negotiated" in line for line in report)
+
+
+def test_compression_targets_compare_cpu_and_wire_bytes(tmp_path: Path) -> None:
+    points, runs = _compression_runs("permessage-deflate; server_no_context_takeover")
+    report = write_report(tmp_path, points, runs, "test", 1)
+    cpu = next(line for line in report if line.startswith("| server CPU µs per delivery, compressed, N=10"))
+    assert "| 0.25x | ≤ 0.5x | yes |" in cpu
+    wire = next(line for line in report if line.startswith("| wire bytes per delivery, compressed, N=10"))
+    assert "| 1.50x | (reported) | — |" in wire
