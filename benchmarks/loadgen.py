@@ -529,22 +529,34 @@ async def logins(spec: dict[str, Any]) -> dict[str, Any]:
 async def _cycle(dialect: Dialect, port: int, name: str, polite: bool) -> bool:
     """Connect, log in and leave; politely (quit, then wait for the server to close) or not.
 
-    Returns whether a polite leave was answered by the server closing the connection.
+    Over WebSocket, a close frame from the server is answered with one (the
+    closing handshake), unless the client's quit was itself a close frame.
+    A reset counts as the server closing.  Returns whether a polite leave was
+    answered by the server closing the connection within 2 s.
     """
     client = await connect(dialect, port, name)
-    answered = True
     try:
         goodbye = dialect.quit() if polite else None
-        if goodbye is not None:
-            await client.stream.send_all(goodbye)
-            answered = False
-            with trio.move_on_after(2):
-                while await client.stream.receive_some(65536):
-                    pass
-                answered = True
+        if goodbye is None:
+            return True
+        await client.stream.send_all(goodbye)
+        frames = FrameReader(deflate=False)
+        frames.keep = False
+        replied = dialect.login not in ("triochat", "line")  # our quit was a close frame
+        with trio.move_on_after(2):
+            try:
+                while data := await client.stream.receive_some(65536):
+                    if dialect.websocket and not replied:
+                        frames.feed(data)
+                        if frames.close_seen:
+                            await client.stream.send_all(masked_frame(struct.pack("!H", 1000), opcode=8))
+                            replied = True
+            except trio.BrokenResourceError:
+                pass
+            return True
+        return False
     finally:
         await client.stream.aclose()
-    return answered
 
 
 async def _cycles(dialect: Dialect, port: int, total: int, prefix: str) -> dict[str, Any]:
@@ -561,7 +573,7 @@ async def _cycles(dialect: Dialect, port: int, total: int, prefix: str) -> dict[
                     if not await _cycle(dialect, port, f"{prefix}{round_}", polite=round_ % 2 == 0):
                         unanswered += 1
                 done += 1
-            except (OSError, RuntimeError, trio.TooSlowError) as exc:
+            except (OSError, RuntimeError, trio.TooSlowError, trio.BrokenResourceError) as exc:
                 failed += 1
                 first_error = first_error or f"{type(exc).__name__}: {exc}"
 

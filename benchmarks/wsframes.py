@@ -71,6 +71,8 @@ class FrameReader:
         self.messages: list[bytes] = []
         self.compressed = 0
         """Data messages whose first frame had RSV1 set."""
+        self.close_seen = False
+        """Whether a close frame came."""
         self.verified = 0
         self.verify_failures = 0
         self.size = size
@@ -106,7 +108,9 @@ class FrameReader:
             if stop > end:
                 break
             opcode = first & 0x0F
-            if opcode < 8:  # data or continuation; 8-15 are control frames
+            if opcode == 8:
+                self.close_seen = True
+            elif opcode < 8:  # data or continuation; 8-15 are control frames
                 if opcode:
                     self._rsv1 = bool(first & 0x40)
                 if keep:

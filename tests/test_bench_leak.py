@@ -65,3 +65,46 @@ async def test_leak_run_fails_a_server_that_keeps_its_connections() -> None:
     assert result["fds_after"] >= result["fds_before"] + 100
     assert "client sockets still open" in result["problems"]
     assert "more open fds" in result["problems"]
+
+
+async def _closing_handshake_server(stream: trio.SocketStream) -> None:
+    """Speaks just enough triochat-over-WebSocket; after ``quit`` it sends a close frame
+    and closes TCP only once the client has answered with its own (as RFC 6455 servers do)."""
+    buffer = b""
+
+    async def until(marker: bytes) -> None:
+        nonlocal buffer
+        while marker not in buffer:
+            data = await stream.receive_some(65536)
+            if not data:
+                raise trio.BrokenResourceError
+            buffer += data
+        buffer = buffer[buffer.index(marker) + len(marker) :]
+
+    await until(b"\r\n\r\n")
+    await stream.send_all(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    )
+    await until(b'"login"')
+    welcome = b'{"type": "welcome"}'
+    await stream.send_all(bytes([0x81, len(welcome)]) + welcome)
+    await until(b'"quit"')
+    goodbye = b'{"type": "goodbye"}'
+    await stream.send_all(bytes([0x81, len(goodbye)]) + goodbye + b"\x88\x02\x03\xe8")
+    with trio.move_on_after(5):
+        await until(b"\x88\x82")  # the client's close frame: FIN + close, masked, 2 bytes
+        await stream.aclose()
+        return
+    await trio.sleep_forever()
+
+
+@pytest.mark.timeout(20)
+async def test_a_polite_leave_answers_the_servers_close_frame() -> None:
+    async with trio.open_nursery() as nursery:
+        serve = functools.partial(trio.serve_tcp, _closing_handshake_server, 0, host="127.0.0.1")
+        listeners = await nursery.start(serve)
+        port = listeners[0].socket.getsockname()[1]
+        with trio.fail_after(1.5):
+            answered = await loadgen._cycle(loadgen.DIALECTS["triochat-ws"], port, "ann", polite=True)
+        nursery.cancel_scope.cancel()
+    assert answered
