@@ -61,7 +61,7 @@ def test_bench_help_names_the_extra_the_scenarios_and_their_times(
     assert "minutes" in text
 
 
-def test_bench_forwards_every_option_to_the_harness(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bench_forwards_every_option_to_the_harness(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[list[str]] = []
 
     def fake_run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -99,8 +99,9 @@ def test_bench_forwards_every_option_to_the_harness(monkeypatch: pytest.MonkeyPa
         ]
     ]
     calls.clear()
-    assert main(["bench", "--report", "benchmarks/results/x"]) == 3
-    assert calls[0][3:] == ["--report", "benchmarks/results/x"]
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--report", "results/x"]) == 3
+    assert calls[0][3:] == ["--report", str(tmp_path / "results" / "x")]
 
 
 @pytest.mark.parametrize(

@@ -75,7 +75,8 @@ def forwarded(args: argparse.Namespace) -> list[str]:
     for server in args.only or []:
         argv += ["--only", server]
     if args.report:
-        argv += ["--report", args.report]
+        # The harness runs from the checkout's root: a relative path must mean the caller's.
+        argv += ["--report", str(Path(args.report).resolve())]
     return argv
 
 
