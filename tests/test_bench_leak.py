@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import os
+import resource
 from collections.abc import Iterator
 
 import pytest
 import trio
 
-from benchmarks import loadgen, run
+from benchmarks import loadgen, procstat, run
 
 
 @pytest.fixture(params=["triochat-tcp", "triochat-ws"])
@@ -108,3 +109,12 @@ async def test_a_polite_leave_answers_the_servers_close_frame() -> None:
             answered = await loadgen._cycle(loadgen.DIALECTS["triochat-ws"], port, "ann", polite=True)
         nursery.cancel_scope.cancel()
     assert answered
+
+
+def test_the_fd_limit_is_raised_for_10k_clients_or_the_shortfall_said() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY:
+        with pytest.raises(RuntimeError, match=rf"needs {hard + 1} open files, but the limit is {hard}"):
+            procstat.raise_fd_limit(hard + 1)
+    assert procstat.raise_fd_limit(min(soft, 1024)) >= soft
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= soft

@@ -19,7 +19,7 @@ EXTRA_MODULES = ("matplotlib", "websockets", "group_terminal")
 EXTRA_HINT = "triochat bench needs the bench extra: pip install 'triochat[bench]'"
 
 SCENARIOS: dict[str, tuple[str, str]] = {
-    "fanout": ("fan-out saturation, N = 10, 100, 1000, every server", "2 / 12"),
+    "fanout": ("fan-out saturation, N = 10, 100, 1000, every server", "2.5 / 12"),
     "latency": ("p50/p99 at fixed delivered rates (10k and 50k/s, N = 100, 1000)", "1 / 5"),
     "stalled": ("the 50k/s latency point with and without a client that never reads", "0.5 / 4"),
     "churn": ("fan-out at N = 100 with and without connect/leave churn", "0.5 / 3"),
@@ -40,7 +40,7 @@ def scenario_help() -> str:
         "needs the bench extra: pip install 'triochat[bench]' (matplotlib, websockets, group-terminal)\n\n"
         "scenarios [rough minutes on 2 shared cores, --quick / full, at the default 2 repeats]:\n"
         + "\n".join(lines)
-        + "\n\nAll but 'ws' (the default): about 9 minutes with --quick, about 40 without.\n"
+        + "\n\nAll but 'ws' (the default): about 10 minutes with --quick, about 40 without.\n"
         "--report DIR rebuilds report.md and chart.png of a finished run in seconds."
     )
 
