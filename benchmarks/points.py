@@ -8,6 +8,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Point:
+    """One scenario run by the load generator with these parameters, against each of these servers."""
+
     scenario: str
     subjects: tuple[str, ...]
     params: dict[str, Any]
