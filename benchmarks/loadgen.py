@@ -6,8 +6,10 @@
 Prints one JSON result on stdout.  Dialects say how to log in and how to send
 and count messages for each server under test; receivers count deliveries by
 walking WebSocket frame headers or counting newlines, and probe receivers
-read a send timestamp out of each message for latency.  Every wait is
-bounded; traffic goes to 127.0.0.1 only.
+read a send timestamp out of each message for latency.  With ``deflate`` set,
+WebSocket clients offer permessage-deflate and count messages by frame header
+instead (see ``benchmarks.wsframes``).  Every wait is bounded; traffic goes to
+127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -27,26 +29,13 @@ from typing import Any
 
 import trio
 
+from benchmarks.procstat import client_sockets, open_fds, proc_cpu, proc_rss, raise_fd_limit
+from benchmarks.wsframes import DEFLATE_OFFER, FrameReader, message_text, negotiated_extension
+
 PAYLOAD = 64
 FILLER = b"qz" * (PAYLOAD // 2)
 """Every benchmark message carries this once; receivers count it."""
 STAMP = re.compile(rb"@(\d{12,20})@")
-
-
-def proc_cpu(pid: int) -> float:
-    """User plus system CPU seconds of process *pid*."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def proc_rss(pid: int) -> int:
-    """Resident memory of process *pid*, in bytes."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def self_cpu() -> float:
@@ -54,10 +43,11 @@ def self_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def masked_frame(payload: bytes) -> bytes:
-    """A client text frame (clients must mask; a zero key leaves the payload as is)."""
+def masked_frame(payload: bytes, opcode: int = 1) -> bytes:
+    """A client frame, text by default (clients must mask; a zero key leaves the payload as is)."""
     size = len(payload)
-    header = struct.pack("!BB", 0x81, 0x80 | size) if size < 126 else struct.pack("!BBH", 0x81, 0xFE, size)
+    first = 0x80 | opcode
+    header = struct.pack("!BB", first, 0x80 | size) if size < 126 else struct.pack("!BBH", first, 0xFE, size)
     return header + b"\0\0\0\0" + payload
 
 
@@ -79,6 +69,16 @@ class Dialect:
             return masked_frame(json.dumps({"type": "chat_message", "content": text}).encode())
         return masked_frame(text.encode())
 
+    def quit(self) -> bytes | None:
+        """What a client sends to leave politely (None: it just closes)."""
+        if self.login == "triochat":
+            return masked_frame(b'{"type": "quit"}')
+        if self.login == "line":
+            return b"/quit\n"
+        if self.websocket:
+            return masked_frame(struct.pack("!H", 1000), opcode=8)
+        return None
+
 
 DIALECTS = {
     "triochat-ws": Dialect(websocket=True, path="/v1", login="triochat"),
@@ -92,12 +92,24 @@ DIALECTS = {
 class Client:
     """One connection; counts deliveries and, as a probe, collects latencies."""
 
-    def __init__(self, stream: trio.SocketStream, dialect: Dialect) -> None:
+    def __init__(
+        self,
+        stream: trio.SocketStream,
+        dialect: Dialect,
+        frames: FrameReader | None = None,
+        extension: str | None = None,
+    ) -> None:
         self.stream = stream
         self.dialect = dialect
         self.count = 0
+        self.wire = 0
+        """Bytes received since the last drain (WebSocket frames or lines, without TCP/IP headers)."""
         self.progress = trio.Event()
         self.latencies: list[int] | None = None
+        self.frames = frames
+        """Set when the client offered permessage-deflate: messages are counted by frame header."""
+        self.extension = extension
+        """The extension the server accepted, if any."""
         self._rest = b""
 
     def _count(self, data: bytes) -> int:
@@ -105,8 +117,12 @@ class Client:
 
         ``bytes.count`` runs at C speed; the last ``len(FILLER) - 1`` bytes are
         kept so that a filler split across two reads is still counted once.
-        Pings, join notices and handshake replies carry no filler.
+        Pings, join notices and handshake replies carry no filler.  With a
+        frame reader, every data message counts instead.
         """
+        self.wire += len(data)
+        if self.frames is not None:
+            return self.frames.feed(data)
         if self.latencies is not None:
             now = time.perf_counter_ns()
             self.latencies.extend(now - int(stamp) for stamp in STAMP.findall(data))
@@ -138,7 +154,21 @@ class Client:
                 continue
             break
         self.count = 0
-        self._rest = b""
+        self.wire = 0
+        if self.frames is None:
+            self._rest = b""
+
+    async def read_message(self, marker: bytes) -> bytes:
+        """With a frame reader: read until a (decompressed) message contains *marker*."""
+        assert self.frames is not None
+        while True:
+            for message in self.frames.take():
+                if marker in message:
+                    return message
+            data = await self.stream.receive_some(65536)
+            if not data:
+                raise RuntimeError(f"closed before {marker!r}")
+            self._count(data)
 
 
 def receive_all(clients: list[Client], targets: list[int], deadline: float) -> None:
@@ -184,17 +214,16 @@ async def _read_until(stream: trio.SocketStream, marker: bytes) -> bytes:
     return buffer
 
 
-async def connect(dialect: Dialect, port: int, name: str) -> Client:
+async def connect(dialect: Dialect, port: int, name: str, *, deflate: bool = False, size: int = 0) -> Client:
+    """Connect and log in; with *deflate*, offer permessage-deflate and read by frames.
+
+    *size* is the length of the benchmark texts, for checking inflated messages.
+    """
     stream = await trio.open_tcp_stream("127.0.0.1", port)
+    if dialect.websocket and deflate:
+        return await _connect_framed(stream, dialect, port, name, size)
     if dialect.websocket:
-        key = base64.b64encode(os.urandom(16)).decode()
-        path = dialect.path.replace("{name}", name)
-        await stream.send_all(
-            (
-                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
+        await stream.send_all(_upgrade_request(dialect, port, name, ""))
         await _read_until(stream, b"\r\n\r\n")
         if dialect.login == "triochat":
             await stream.send_all(masked_frame(json.dumps({"type": "login", "name": name}).encode()))
@@ -208,14 +237,48 @@ async def connect(dialect: Dialect, port: int, name: str) -> Client:
     return Client(stream, dialect)
 
 
-async def connect_all(dialect: Dialect, port: int, count: int, prefix: str = "c") -> list[Client]:
+def _upgrade_request(dialect: Dialect, port: int, name: str, extensions: str) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    path = dialect.path.replace("{name}", name)
+    offer = f"Sec-WebSocket-Extensions: {extensions}\r\n" if extensions else ""
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
+    ).encode()
+
+
+async def _connect_framed(
+    stream: trio.SocketStream, dialect: Dialect, port: int, name: str, size: int
+) -> Client:
+    """The WebSocket handshake offering permessage-deflate, then a login read frame by frame."""
+    await stream.send_all(_upgrade_request(dialect, port, name, DEFLATE_OFFER))
+    buffer = await _read_until(stream, b"\r\n\r\n")
+    head, _, rest = buffer.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise RuntimeError(f"handshake refused: {head.splitlines()[0]!r}")
+    extension = negotiated_extension(head)
+    deflate = extension is not None and extension.lower().startswith("permessage-deflate")
+    client = Client(stream, dialect, FrameReader(deflate=deflate, size=size), extension)
+    client._count(rest)
+    if dialect.login == "triochat":
+        await stream.send_all(masked_frame(json.dumps({"type": "login", "name": name}).encode()))
+        await client.read_message(b'"welcome"')
+    elif dialect.login == "gt":
+        await stream.send_all(masked_frame(json.dumps({"type": "connect", "username": name}).encode()))
+        await client.read_message(b'"connect_response"')
+    return client
+
+
+async def connect_all(
+    dialect: Dialect, port: int, count: int, prefix: str = "c", *, deflate: bool = False, size: int = 0
+) -> list[Client]:
     """Connect *count* clients, 50 at a time."""
     clients: list[Client | None] = [None] * count
     limiter = trio.CapacityLimiter(50)
 
     async def one(i: int) -> None:
         async with limiter:
-            clients[i] = await connect(dialect, port, f"{prefix}{i}")
+            clients[i] = await connect(dialect, port, f"{prefix}{i}", deflate=deflate, size=size)
 
     async with trio.open_nursery() as nursery:
         for i in range(count):
@@ -239,8 +302,9 @@ async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
     dialect = DIALECTS[spec["dialect"]]
     port, pid, n = spec["port"], spec["server_pid"], spec["clients"]
     rate: float | None = spec.get("rate")
+    deflate, size = bool(spec.get("deflate")), int(spec.get("text_bytes", 0))
     with trio.fail_after(180):
-        members = await connect_all(dialect, port, n)
+        members = await connect_all(dialect, port, n, deflate=deflate, size=size)
         await trio.sleep(0.3)
         async with trio.open_nursery() as nursery:
             for member in members:
@@ -268,6 +332,13 @@ async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
     window = max(4, min(200, 50_000 // n))
     sent = 0
     filler = FILLER.decode()
+    # With frame counting, a few receivers (not senders) inflate and check every
+    # message they get; the others only walk frame headers.
+    verifiers = members[senders : senders + 2] if deflate else []
+    for member in members:
+        if member.frames is not None:
+            member.frames.keep = member in verifiers
+            member.frames.collect = False
 
     async def send(member: Client, offset: float) -> None:
         nonlocal sent
@@ -283,7 +354,10 @@ async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
                 while sent - watch.count >= window:  # noqa: ASYNC110
                     await trio.sleep(0.0005)
             sent += 1
-            text = f"@{time.perf_counter_ns()}@{filler}" if rate else filler
+            if size:
+                text = message_text(sent, size)
+            else:
+                text = f"@{time.perf_counter_ns()}@{filler}" if rate else filler
             await member.stream.send_all(dialect.encode(text))
 
     cpu_server0, cpu_self0 = proc_cpu(pid), self_cpu()
@@ -345,12 +419,35 @@ async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
         "loadgen_cpu_share": round(cpu_self / elapsed, 2),
         "loadgen_bound": cpu_self / elapsed > 0.9,
     }
+    result["wire_bytes_per_delivery"] = round(sum(m.wire for m in members) / max(delivered, 1), 1)
+    if deflate:
+        result.update(_deflate_result(members, verifiers, delivered))
     result.update(_stats(latencies))
     if stalled:
         result["stalled_cut_off"] = sum(cut_off)
         result["server_rss_growth_mib"] = round((rss_after - rss_before) / 2**20, 1)
     if spec.get("churn"):
         result["churned"] = churned
+    return result
+
+
+def _deflate_result(members: list[Client], verifiers: list[Client], delivered: int) -> dict[str, Any]:
+    """What was negotiated, how much came compressed, and what the verifiers found."""
+    extensions = {m.extension for m in members}
+    negotiated = sorted(e for e in extensions if e)
+    compressed = sum(m.frames.compressed for m in members if m.frames is not None)
+    verified = sum(v.frames.verified for v in verifiers if v.frames is not None)
+    failures = sum(v.frames.verify_failures for v in verifiers if v.frames is not None)
+    result: dict[str, Any] = {
+        "deflate": negotiated[0] if negotiated else "not negotiated",
+        "compressed_share": round(compressed / max(delivered, 1), 3),
+        "verified": verified,
+        "verify_failures": failures,
+    }
+    if len(negotiated) > 1 or (negotiated and None in extensions):
+        result["deflate"] += " (not on every connection)"
+    if failures:
+        result["error"] = f"{failures} inflated messages did not match what was sent"
     return result
 
 
@@ -429,11 +526,174 @@ async def logins(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-SCENARIOS = {"fanout": fanout, "idle": idle, "logins": logins}
+async def _cycle(dialect: Dialect, port: int, name: str, polite: bool) -> bool:
+    """Connect, log in and leave; politely (quit, then wait for the server to close) or not.
+
+    Over WebSocket, a close frame from the server is answered with one (the
+    closing handshake), unless the client's quit was itself a close frame.
+    A reset counts as the server closing.  Returns whether a polite leave was
+    answered by the server closing the connection within 2 s.
+    """
+    client = await connect(dialect, port, name)
+    try:
+        goodbye = dialect.quit() if polite else None
+        if goodbye is None:
+            return True
+        await client.stream.send_all(goodbye)
+        frames = FrameReader(deflate=False)
+        frames.keep = False
+        replied = dialect.login not in ("triochat", "line")  # our quit was a close frame
+        with trio.move_on_after(2):
+            try:
+                while data := await client.stream.receive_some(65536):
+                    if dialect.websocket and not replied:
+                        frames.feed(data)
+                        if frames.close_seen:
+                            await client.stream.send_all(masked_frame(struct.pack("!H", 1000), opcode=8))
+                            replied = True
+            except trio.BrokenResourceError:
+                pass
+            return True
+        return False
+    finally:
+        await client.stream.aclose()
+
+
+async def _cycles(dialect: Dialect, port: int, total: int, prefix: str) -> dict[str, Any]:
+    """*total* connect/login/leave cycles, 50 at a time; every other one leaves politely."""
+    workers = 50
+    done = failed = unanswered = 0
+    first_error = ""
+
+    async def worker(index: int) -> None:
+        nonlocal done, failed, unanswered, first_error
+        for round_ in range(index, total, workers):
+            try:
+                with trio.fail_after(15):
+                    if not await _cycle(dialect, port, f"{prefix}{round_}", polite=round_ % 2 == 0):
+                        unanswered += 1
+                done += 1
+            except (OSError, RuntimeError, trio.TooSlowError, trio.BrokenResourceError) as exc:
+                failed += 1
+                first_error = first_error or f"{type(exc).__name__}: {exc}"
+
+    async with trio.open_nursery() as nursery:
+        for i in range(min(workers, total)):
+            nursery.start_soon(worker, i)
+    return {"done": done, "failed": failed, "unanswered": unanswered, "first_error": first_error}
+
+
+async def _settle(pid: int, fds: int | None, limit: float = 10.0) -> float:
+    """Wait (at most *limit* s) until the server holds no client sockets and at most *fds* fds."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        if client_sockets(pid) == 0 and (fds is None or open_fds(pid) <= fds):
+            break
+        await trio.sleep(0.1)
+    return time.monotonic() - start
+
+
+async def users_online(dialect: Dialect, port: int) -> int | None:
+    """Ask a triochat server how many users are logged in (rooms and their member counts).
+
+    The asking client is one of them.  None for servers that cannot say.
+    """
+    if dialect.login not in ("triochat", "line"):
+        return None
+    client = await connect(dialect, port, "leakprobe")
+    try:
+        if dialect.login == "line":
+            await client.stream.send_all(b"/rooms\n")
+            buffer = await _read_until(client.stream, b"rooms:")
+            line = buffer[buffer.rindex(b"rooms:") :]
+            while b"\n" not in line:
+                line += await client.stream.receive_some(65536)
+            counts = re.findall(rb"#\S+ \((\d+)\)", line.split(b"\n", 1)[0])
+            return sum(int(c) for c in counts)
+        reader = FrameReader(deflate=False)
+        await client.stream.send_all(masked_frame(b'{"type": "rooms"}'))
+        while True:
+            data = await client.stream.receive_some(65536)
+            if not data:
+                raise RuntimeError("closed before the rooms answer")
+            reader.feed(data)
+            for message in reader.take():
+                event = json.loads(message)
+                if event.get("type") == "rooms":
+                    return sum(int(room["members"]) for room in event["rooms"])
+    finally:
+        await client.stream.aclose()
+
+
+async def leak(spec: dict[str, Any]) -> dict[str, Any]:
+    """Churn and leaks: many connect/login/leave cycles; the server must end where it started.
+
+    After a warm-up (so one-time allocations are not counted) the server's
+    open file descriptors, its client sockets and its RSS are read; then
+    ``cycles`` cycles, 50 at a time (even ones quit politely, odd ones just
+    close); then, once the server has settled, the same again.  The run
+    passes when the descriptors are back at the baseline, no client socket
+    is left, RSS grew by at most ``rss_bound_mib``, every cycle worked, and
+    (for triochat) the server counts no user but the one asking.
+    """
+    dialect = DIALECTS[spec["dialect"]]
+    port, pid, cycles = spec["port"], spec["server_pid"], spec["cycles"]
+    bound = float(spec.get("rss_bound_mib", 8))
+    settle_limit = float(spec.get("settle_limit_s", 10))
+    with trio.fail_after(600):
+        await _cycles(dialect, port, min(1000, max(50, cycles // 10)), "warm")
+        await _settle(pid, None, settle_limit)
+        await trio.sleep(0.5)
+        fds0, sockets0, rss0 = open_fds(pid), client_sockets(pid), proc_rss(pid)
+        cpu0 = proc_cpu(pid)
+        start = time.perf_counter()
+        outcome = await _cycles(dialect, port, cycles, "leak")
+        elapsed = time.perf_counter() - start
+        cpu = proc_cpu(pid) - cpu0
+        settled = await _settle(pid, fds0, settle_limit)
+        fds1, sockets1, rss1 = open_fds(pid), client_sockets(pid), proc_rss(pid)
+        users = await users_online(dialect, port)
+    growth = (rss1 - rss0) / 2**20
+    problems = []
+    if fds1 > fds0:
+        problems.append(f"{fds1 - fds0} more open fds")
+    if sockets1:
+        problems.append(f"{sockets1} client sockets still open")
+    if growth > bound:
+        problems.append(f"RSS grew {growth:.1f} MiB (bound {bound:g})")
+    if outcome["failed"]:
+        problems.append(f"{outcome['failed']} cycles failed ({outcome['first_error']})")
+    if outcome["unanswered"]:
+        problems.append(f"{outcome['unanswered']} polite leaves not closed by the server within 2 s")
+    if users is not None and users != 1:
+        problems.append(f"the server counts {users - 1} users besides the probe")
+    return {
+        "cycles": outcome["done"],
+        "failed_cycles": outcome["failed"],
+        "cycles_per_s": round(outcome["done"] / elapsed),
+        "server_cpu_ms_per_cycle": round(cpu / max(outcome["done"], 1) * 1000, 3),
+        "fds_before": fds0,
+        "fds_after": fds1,
+        "client_sockets_before": sockets0,
+        "client_sockets_after": sockets1,
+        "rss_before_mib": round(rss0 / 2**20, 1),
+        "rss_after_mib": round(rss1 / 2**20, 1),
+        "rss_growth_mib": round(growth, 2),
+        "rss_bound_mib": bound,
+        "users_after": users,
+        "settle_s": round(settled, 2),
+        "verdict": "FAIL" if problems else "PASS",
+        "problems": "; ".join(problems),
+    }
+
+
+SCENARIOS = {"fanout": fanout, "idle": idle, "logins": logins, "leak": leak}
 
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
+    # Each client is a socket; 10,000 idle clients need more than the usual 1024.
+    raise_fd_limit(int(spec.get("clients", 0)) + 256)
     # The receiver thread and the senders share the GIL; with the default 5 ms
     # switch interval a waiting thread can add milliseconds to a measurement.
     sys.setswitchinterval(0.0005)

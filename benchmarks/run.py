@@ -1,6 +1,8 @@
 """The benchmark harness: triochat against its peers, side by side, in one run.
 
-    python -m benchmarks.run [--quick] [SCENARIO ...]     (also: triochat bench, nox -s bench)
+    python -m benchmarks.run [--quick] [--repeats N] [--only SERVER] [SCENARIO ...]
+    python -m benchmarks.run --report benchmarks/results/<run>
+    (also: triochat bench, nox -s bench)
 
 Each run starts the server under test in its own process, then the load
 generator (``benchmarks.loadgen``) in another; the server is stopped by its
@@ -8,7 +10,8 @@ PID afterwards.  Servers are interleaved and every point is run at least
 twice; the report gives medians and ratios.  Results go to
 ``benchmarks/results/<time>/``: ``runs.jsonl`` (one JSON record per run),
 ``report.md`` (the tables) and ``chart.png``.  Loopback only; every run is
-bounded in time.
+bounded in time.  The exit status is 1 when a leak run fails (see ``leak``
+in ``benchmarks.loadgen``).
 """
 
 from __future__ import annotations
@@ -18,13 +21,17 @@ import json
 import os
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from benchmarks.points import Point
+from benchmarks.procstat import raise_fd_limit
+from benchmarks.report import leak_failures, rebuild, write_report
+from triochat.cli import bench
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -68,33 +75,92 @@ SUBJECTS = {
         Subject("triochat-ws", TRIOCHAT, "triochat-ws", "ws"),
         Subject("triochat-tcp", TRIOCHAT, "triochat-tcp", "tcp"),
         Subject("websockets", (PY, "-m", "benchmarks.peers.ws_broadcast", "0"), "ws-plain", "ws"),
+        Subject("websockets-trio", (PY, "-m", "benchmarks.peers.ws_trio_broadcast", "0"), "ws-plain", "ws"),
+        # The same two with the library's default permessage-deflate.
+        Subject(
+            "websockets-deflate",
+            (PY, "-m", "benchmarks.peers.ws_broadcast", "0", "deflate"),
+            "ws-plain",
+            "ws",
+        ),
+        Subject(
+            "websockets-trio-deflate",
+            (PY, "-m", "benchmarks.peers.ws_trio_broadcast", "0", "deflate"),
+            "ws-plain",
+            "ws",
+        ),
         Subject("asyncio-howto", (PY, "-m", "benchmarks.peers.asyncio_howto", "0"), "tcp-plain", "tcp"),
         Subject("asyncio-protocol", (PY, "-m", "benchmarks.peers.asyncio_protocol", "0"), "tcp-plain", "tcp"),
         Subject("group-terminal", (PY, "-m", "benchmarks.peers.group_terminal_server", "0"), "gt", "ws"),
     ]
 }
-ALL = list(SUBJECTS)
+PLAIN = tuple(name for name in SUBJECTS if not name.endswith("-deflate"))
+"""Every server, without compression."""
+WEBSOCKET = ("triochat-ws", "websockets", "websockets-trio")
+"""triochat's WebSocket side and the `websockets` library's servers (asyncio, Trio)."""
+COMPRESSED = ("triochat-ws", "websockets-deflate", "websockets-trio-deflate", "websockets")
+"""Compression runs: triochat as it serves (compression on when the server can), the
+`websockets` servers with their default compression, and `websockets` without (the
+uncompressed wire size)."""
+LEAKED = ("triochat-ws", "triochat-tcp")
+LEAK_RSS_BOUND_MIB = 8
+"""How much a leak run's server may grow after its warm-up (a leak of 400 bytes per
+cycle would show as 7.6 MiB over 20,000 cycles)."""
+SCENARIOS = ("fanout", "latency", "stalled", "churn", "idle", "logins", "compression", "leak", "ws")
+DEFAULT = SCENARIOS[:-1]
+"""``ws`` repeats points of the others (issue 11's comparison); it is not in the default."""
 
 
-@dataclass(frozen=True)
-class Point:
-    scenario: str
-    subjects: tuple[str, ...]
-    params: dict[str, Any]
+def _merged(points: list[Point]) -> list[Point]:
+    """One point per label, with the union of the servers asked for it (in order)."""
+    merged: dict[str, Point] = {}
+    for point in points:
+        known = merged.get(point.label())
+        if known is None:
+            merged[point.label()] = point
+        else:
+            subjects = known.subjects + tuple(s for s in point.subjects if s not in known.subjects)
+            merged[point.label()] = Point(known.scenario, subjects, known.params, known.once)
+    return list(merged.values())
 
-    def label(self) -> str:
-        return f"{self.scenario} " + " ".join(f"{k}={v}" for k, v in self.params.items())
+
+def _compression(quick: bool, subjects: tuple[str, ...] = COMPRESSED) -> list[Point]:
+    # Chat-sized texts of about 200 characters, different in every message.
+    deliveries = 40_000 if quick else 200_000
+    params = {"deflate": 1, "text_bytes": 200, "deliveries": deliveries}
+    return [Point("fanout", subjects, {"clients": n, **params}) for n in (10, 100)]
+
+
+def _websocket_comparison(quick: bool) -> list[Point]:
+    """Issue 11's points: triochat's WebSocket side against the `websockets` servers."""
+    points = [Point("logins", WEBSOCKET, {"clients": 500 if quick else 2000})]
+    # 10,000 connections take a minute or more to open with some servers: --quick uses 2,000.
+    idle = {"clients": 2000, "seconds": 1.0} if quick else {"clients": 10_000, "seconds": 3.0}
+    points.append(Point("idle", WEBSOCKET, idle))
+    for n in (10, 100) if quick else (10, 100, 1000):
+        points.append(Point("fanout", WEBSOCKET, {"clients": n, "deliveries": 60_000 if quick else 400_000}))
+    params = {"clients": 100, "rate": 50_000, "seconds": 2 if quick else 5}
+    points.append(Point("fanout", (*WEBSOCKET, "asyncio-protocol"), params))
+    return points + _compression(quick)
 
 
 def plan(scenarios: list[str], quick: bool) -> list[Point]:
     points: list[Point] = []
+    subjects: tuple[str, ...]
     if "fanout" in scenarios:
         for n in (10, 100) if quick else (10, 100, 1000):
             deliveries = 60_000 if quick else 400_000
-            points.append(Point("fanout", tuple(ALL), {"clients": n, "deliveries": deliveries}))
+            points.append(Point("fanout", PLAIN, {"clients": n, "deliveries": deliveries}))
     if "latency" in scenarios:
         cases = [(100, 50_000)] if quick else [(100, 10_000), (100, 50_000), (1000, 50_000)]
-        subjects = ("triochat-ws", "triochat-tcp", "websockets", "asyncio-howto", "asyncio-protocol")
+        subjects = (
+            "triochat-ws",
+            "triochat-tcp",
+            "websockets",
+            "websockets-trio",
+            "asyncio-howto",
+            "asyncio-protocol",
+        )
         for n, rate in cases:
             points.append(
                 Point("fanout", subjects, {"clients": n, "rate": rate, "seconds": 2 if quick else 5})
@@ -117,13 +183,20 @@ def plan(scenarios: list[str], quick: bool) -> list[Point]:
             params = {"clients": 100, "deliveries": 100_000 if quick else 400_000, "churn": churn}
             points.append(Point("fanout", subjects, params))
     if "idle" in scenarios:
-        subjects = ("triochat-ws", "triochat-tcp", "websockets", "asyncio-howto")
+        subjects = ("triochat-ws", "triochat-tcp", "websockets", "websockets-trio", "asyncio-howto")
         for n in (1000,) if quick else (1000, 10_000):
             points.append(Point("idle", subjects, {"clients": n, "seconds": 1.0 if quick else 3.0}))
     if "logins" in scenarios:
-        subjects = ("triochat-ws", "triochat-tcp", "websockets", "group-terminal")
+        subjects = ("triochat-ws", "triochat-tcp", "websockets", "websockets-trio", "group-terminal")
         points.append(Point("logins", subjects, {"clients": 500 if quick else 2000}))
-    return points
+    if "compression" in scenarios:
+        points += _compression(quick)
+    if "leak" in scenarios:
+        params = {"cycles": 5000 if quick else 20_000, "rss_bound_mib": LEAK_RSS_BOUND_MIB}
+        points.append(Point("leak", LEAKED, params, once=True))
+    if "ws" in scenarios:
+        points += _websocket_comparison(quick)
+    return _merged(points)
 
 
 def start_server(subject: Subject) -> tuple[subprocess.Popen[str], int]:
@@ -154,6 +227,13 @@ def stop_server(proc: subprocess.Popen[str]) -> None:
         proc.stdout.close()
 
 
+def error_line(stderr: str) -> str:
+    """The last exception named in a traceback (exception groups nest them in ``|`` boxes)."""
+    lines = [line.strip(" |+-") for line in stderr.splitlines()]
+    named = [line for line in lines if re.match(r"[\w.]+(Error|Exception|Exit)\b.*:", line)]
+    return (named or [line for line in lines if line] or ["the load generator failed"])[-1]
+
+
 def run_one(point: Point, subject: Subject) -> dict[str, Any]:
     proc, port = start_server(subject)
     try:
@@ -173,8 +253,7 @@ def run_one(point: Point, subject: Subject) -> dict[str, Any]:
             check=False,
         )
         if done.returncode != 0:
-            tail = (done.stderr.strip().splitlines() or ["?"])[-1]
-            return {"error": tail}
+            return {"error": error_line(done.stderr)}
         result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
         return result
     except subprocess.TimeoutExpired:
@@ -183,186 +262,42 @@ def run_one(point: Point, subject: Subject) -> dict[str, Any]:
         stop_server(proc)
 
 
-def headline(point: Point) -> tuple[str, bool]:
-    """The metric a point is judged by, and whether higher is better."""
-    if point.scenario == "fanout":
-        return ("p99_ms", False) if "rate" in point.params else ("delivered_per_s", True)
-    if point.scenario == "idle":
-        return "rss_per_connection_kib", False
-    return "logins_per_s", True
-
-
-def summarize(point: Point, runs: dict[str, list[dict[str, Any]]]) -> list[str]:
-    metric, higher = headline(point)
-    medians: dict[str, float] = {}
-    rows = []
-    for name, results in runs.items():
-        values = [r[metric] for r in results if metric in r]
-        errors = [r["error"] for r in results if "error" in r]
-        if not values:
-            rows.append((name, None, results, errors))
-            continue
-        medians[name] = statistics.median(values)
-        rows.append((name, medians[name], results, errors))
-    lines = [
-        f"### {point.label()}",
-        "",
-        f"| server | {metric} (median) | runs | ratio triochat-ws | ratio triochat-tcp | notes |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, value, results, errors in rows:
-        cells = [name, "—" if value is None else f"{value:,.2f}".rstrip("0").rstrip("."), str(len(results))]
-        for reference in ("triochat-ws", "triochat-tcp"):
-            ref = medians.get(reference)
-            if value is None or ref is None or value == 0 or ref == 0:
-                cells.append("—")
-            else:
-                cells.append(f"{(ref / value) if higher else (value / ref):.2f}x")
-        notes = []
-        if errors:
-            notes.append(f"errors: {errors[0]}")
-        if any(r.get("loadgen_bound") for r in results):
-            notes.append("load-generator-bound")
-        drops = [r.get("dropped", 0) for r in results]
-        if any(drops):
-            notes.append(f"dropped {max(drops)}")
-        extra = []
-        for key in (
-            "server_cpu_us_per_delivery",
-            "server_cpu_ms_per_login",
-            "p50_ms",
-            "p99_ms",
-            "idle_cpu_share",
-            "stalled_cut_off",
-            "server_rss_growth_mib",
-            "churned",
-            "loadgen_cpu_share",
-        ):
-            vals = [r[key] for r in results if key in r]
-            if vals and key != metric:
-                extra.append(f"{key} {statistics.median(vals):g}")
-        cells.append("; ".join(notes + extra))
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
-    return lines
-
-
-def chart(points: list[Point], runs: dict[int, dict[str, list[dict[str, Any]]]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for name in ALL:
-        xs, ys, lx, ly = [], [], [], []
-        for index, point in enumerate(points):
-            if point.scenario != "fanout" or name not in runs[index]:
-                continue
-            metric, _ = headline(point)
-            values = [r[metric] for r in runs[index][name] if metric in r]
-            if not values:
-                continue
-            if "rate" in point.params:
-                if point.params["rate"] == 50_000:
-                    lx.append(point.params["clients"])
-                    ly.append(statistics.median(values))
-            else:
-                xs.append(point.params["clients"])
-                ys.append(statistics.median(values))
-        if xs:
-            left.plot(xs, ys, marker="o", label=name)
-        if lx:
-            right.plot(lx, ly, marker="o", label=name)
-    left.set(
-        xscale="log",
-        yscale="log",
-        xlabel="clients in the room (N)",
-        ylabel="delivered messages/s",
-        title="Fan-out saturation",
-    )
-    right.set(
-        xscale="log",
-        xlabel="clients in the room (N)",
-        ylabel="p99 latency (ms, lower is better)",
-        yscale="log",
-        title="p99 at 50k deliveries/s",
-    )
-    for ax in (left, right):
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
-def write_report(
-    out: Path,
-    points: list[Point],
-    all_runs: dict[int, dict[str, list[dict[str, Any]]]],
-    command: str,
-    repeats: int,
-) -> list[str]:
-    report = [
-        "# triochat benchmark results",
-        "",
-        f"Command: `{command}`",
-        f"Machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M')}",
-        f"Repeats per point: {repeats} (interleaved), medians shown. Ratio columns: how many "
-        "times better the reference is than the row (above 1: triochat better).",
-        "",
-    ]
-    for index, point in enumerate(points):
-        report += summarize(point, all_runs[index])
-    (out / "report.md").write_text("\n".join(report))
-    chart(points, all_runs, out / "chart.png")
-    return report
-
-
-def rebuild(out: Path) -> list[str]:
-    """Report and chart again from a finished run's ``runs.jsonl``."""
-    records = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
-    points: list[Point] = []
-    all_runs: dict[int, dict[str, list[dict[str, Any]]]] = {}
-    index_of: dict[str, int] = {}
-    for record in records:
-        label = record["point"]
-        if label not in index_of:
-            index_of[label] = len(points)
-            scenario, *pairs = label.split()
-            params = {k: json.loads(v) for k, v in (pair.split("=", 1) for pair in pairs)}
-            points.append(Point(scenario, (), params))
-            all_runs[index_of[label]] = {}
-        all_runs[index_of[label]].setdefault(record["server"], []).append(record)
-    repeats = max(r["repeat"] for r in records)
-    return write_report(out, points, all_runs, f"python -m benchmarks.run (rebuilt from {out.name})", repeats)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="triochat benchmark harness")
-    parser.add_argument(
-        "scenarios", nargs="*", default=[], help="fanout latency stalled churn idle logins (default: all)"
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description="triochat benchmark harness",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=bench.scenario_help(),
     )
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter runs (under 3 minutes)")
-    parser.add_argument("--repeats", type=int, default=2, help="runs per server and point (default: 2)")
-    parser.add_argument("--only", action="append", help="run only these servers (repeatable)")
-    parser.add_argument("--report", metavar="DIR", help="rebuild report.md and chart.png of a finished run")
+    bench.add_arguments(parser)
     args = parser.parse_args(argv)
+    problem = bench.usage_problem(args)
+    unknown = [s for s in args.only or [] if s not in SUBJECTS]
+    if unknown:
+        problem = f"unknown server {unknown[0]!r} (choose from {', '.join(SUBJECTS)})"
+    if problem:
+        parser.error(problem)
+    if bench.missing_extra() is not None:
+        print(bench.EXTRA_HINT, file=sys.stderr)
+        return 2
     if args.report:
         print("\n".join(rebuild(Path(args.report))))
         return 0
-    scenarios = args.scenarios or ["fanout", "latency", "stalled", "churn", "idle", "logins"]
-    points = plan(scenarios, args.quick)
+    # Servers and the load generator inherit this: 10,000 idle clients need 10,000 fds on each side.
+    raise_fd_limit(12_000)
+    points = plan(args.scenarios or list(DEFAULT), args.quick)
     out = ROOT / "benchmarks" / "results" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     all_runs: dict[int, dict[str, list[dict[str, Any]]]] = {}
     started = time.monotonic()
-    total = sum(len(p.subjects) for p in points) * args.repeats
+    chosen = [[s for s in p.subjects if not args.only or s in args.only] for p in points]
+    total = sum(len(s) * (1 if p.once else args.repeats) for p, s in zip(points, chosen, strict=True))
     done = 0
     with open(out / "runs.jsonl", "w") as log:
         for index, point in enumerate(points):
-            subjects = [s for s in point.subjects if not args.only or s in args.only]
+            subjects = chosen[index]
             all_runs[index] = {s: [] for s in subjects}
-            for repeat in range(args.repeats):
+            for repeat in range(1 if point.once else args.repeats):
                 for name in subjects:  # interleaved: every server once, then again
                     done += 1
                     elapsed = time.monotonic() - started
@@ -383,7 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     report = write_report(out, points, all_runs, command.strip(), args.repeats)
     print("\n".join(report))
     print(f"\nresults: {out}", file=sys.stderr)
-    return 0
+    failures = leak_failures(points, all_runs)
+    for failure in failures:
+        print(f"leak: FAIL {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

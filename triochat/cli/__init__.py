@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import trio
 
 from .._version import __version__
-from . import serve
+from . import bench, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,21 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser = sub.add_parser(
         "bench",
         help="run the benchmark harness",
-        description="Run benchmark scenarios against triochat and its peers (from a source checkout).",
+        description=(
+            "Run benchmark scenarios against triochat and its peers (from a source checkout). "
+            "Needs the bench extra: pip install 'triochat[bench]'."
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=_bench_epilog(),
+        epilog=bench.scenario_help(),
     )
-    bench_parser.add_argument(
-        "scenarios", nargs="*", metavar="SCENARIO", help="scenarios to run (default: all)"
-    )
-    bench_parser.add_argument("--quick", action="store_true", help="short runs, for a first look")
+    bench.add_arguments(bench_parser)
     return parser
-
-
-def _bench_epilog() -> str:
-    from .bench import scenario_help
-
-    return scenario_help()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,9 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "chat":
         return _run_chat(parser, args)
     if args.command == "bench":
-        from .bench import run_bench
-
-        return run_bench(args.scenarios, quick=args.quick)
+        return bench.run_bench(args)
     parser.print_usage(sys.stderr)
     return 2
 
