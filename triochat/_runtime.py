@@ -13,6 +13,7 @@ from ._connection import Connection, Encoder
 from ._hub import Hub
 from ._outbox import CONNECTION_LOST, Outbox
 from .auth import Accept, ConnectionInfo, Reject
+from .protocol.events import SHUTDOWN
 from .protocol.wsframe import KEEPALIVE_PING
 
 log = logging.getLogger("triochat.server")
@@ -41,6 +42,8 @@ class Runtime:
         """Cancel to stop :meth:`keepalive`."""
         self.nursery: trio.Nursery | None = None
         """Where connection tasks run; set while the server accepts clients."""
+        self._starting = 0
+        """Connections spawned whose task has not yet made their outbox."""
 
     @property
     def stopping(self) -> bool:
@@ -73,6 +76,11 @@ class Runtime:
         conn.registered = True
         return True
 
+    @property
+    def leave_timeout(self) -> float:
+        """How long a leave may wait for the broadcaster: ``grace_period + handler_timeout``."""
+        return self.config.grace_period + self.config.handler_timeout
+
     async def request(self, conn: Connection, command: ConnectionRequest) -> None:
         """Queue a request from *conn* for the broadcaster (waits if the queue is full)."""
         await self.inbound_send.send((conn, command))
@@ -97,17 +105,18 @@ class Runtime:
         nursery = self.nursery
         if nursery is None or self.stopping:
             return False
-        over = len(self.connections) - self.config.max_connections
+        over = len(self.connections) + self._starting - self.config.max_connections
         if over >= refusal_slots:
             return False
         conn = Connection(peer=peer, transport=transport, wire=wire, echo=echo)
         conn.over_capacity = over >= 0
-        self.connections.add(conn)
+        self._starting += 1
         nursery.start_soon(self._run_connection, conn, stream, session)
         return True
 
     async def _run_connection(self, conn: Connection, stream: trio.abc.Stream, session: Session) -> None:
         config = self.config
+        self._starting -= 1
         try:
             async with trio.open_nursery() as writers:
                 conn.outbox = outbox = Outbox(
@@ -117,6 +126,14 @@ class Runtime:
                     send_timeout=config.send_timeout,
                     on_fail=self._outbox_failed(conn),
                 )
+                # Only a connection with an outbox is visible to the
+                # broadcaster and the keepalive sweep.
+                self.connections.add(conn)
+                if self.stopping:
+                    # The server began to stop after spawn() took this
+                    # connection: it missed the shutdown notice sent to all.
+                    conn.send(SHUTDOWN)
+                    conn.kick("server shutting down")
                 try:
                     with conn.scope:
                         await session(self, conn, stream)
@@ -181,13 +198,19 @@ class Runtime:
     async def _leave(self, conn: Connection) -> None:
         # Must reach the broadcaster even while this task is being cancelled,
         # or the name would stay taken; bounded in case the broadcaster hangs.
+        # A handler may legitimately hold the broadcaster for handler_timeout,
+        # so the bound is that plus the grace period, never less.
         done = trio.Event()
         with trio.CancelScope(shield=True) as scope:
-            scope.deadline = trio.current_time() + self.config.grace_period
+            scope.deadline = trio.current_time() + self.leave_timeout
             try:
                 await self.inbound_send.send((conn, Leave(done)))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return
             await done.wait()
         if scope.cancelled_caught:
-            log.error("could not announce that %r left: the broadcaster did not respond", conn)
+            log.error(
+                "could not announce that %r left: the broadcaster did not respond within %g s",
+                conn,
+                self.leave_timeout,
+            )

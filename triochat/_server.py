@@ -7,7 +7,7 @@ import functools
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import Any
@@ -199,12 +199,19 @@ class ChatServer:
         bound: list[tuple[str, socket.socket]] = []
         sockets: list[socket.socket] = []
         try:
+            # Every socket is in *sockets* as soon as it is bound, so that a
+            # later failure closes the listeners already open.
             if config.tcp_port is not None:
-                bound += [("tcp", sock) for sock in await bind_tcp(config.host, config.tcp_port)]
+                with _naming_listener("the line protocol", config.host, config.tcp_port):
+                    bound += [("tcp", sock) for sock in await bind_tcp(config.host, config.tcp_port)]
+                sockets = [sock for _, sock in bound]
             if config.websocket:
-                bound += [("ws", sock) for sock in await bind_tcp(config.host, config.port)]
+                with _naming_listener("WebSocket", config.host, config.port):
+                    bound += [("ws", sock) for sock in await bind_tcp(config.host, config.port)]
+                sockets = [sock for _, sock in bound]
             if config.unix_path is not None:
-                bound.append(("ws+unix", bind_unix(config.unix_path)))
+                with _naming_listener("WebSocket", config.unix_path, None):
+                    bound.append(("ws+unix", bind_unix(config.unix_path)))
             sockets = [sock for _, sock in bound]
             async with trio.open_nursery() as root:
                 root.start_soon(runtime.broadcaster.run, runtime.inbound_receive)
@@ -235,8 +242,8 @@ class ChatServer:
                 runtime.keepalive_scope.cancel()
                 await runtime.inbound_send.send(Stop())
             log.info("stopped")
-        except Exception as exc:
-            self._error = exc
+        except BaseException as exc:
+            self._error = _failure(exc)
             raise
         finally:
             _close_all(sockets)
@@ -323,8 +330,10 @@ class ChatServer:
 
         This is the group-terminal style, for code that has no nursery at
         hand: the server runs as a Trio system task until :meth:`stop` is
-        called or the program's main task ends.  Errors that stop it are
-        logged and re-raised by :meth:`join`.  Raises whatever prevented the
+        called or the program's main task ends.  Errors that stop it (any
+        exception, including ``BaseException`` subclasses such as
+        ``SystemExit`` from a handler) are logged and re-raised by
+        :meth:`join`; they never reach Trio itself.  Raises whatever prevented the
         start (such as a port in use).  Trio code should prefer
         :func:`open_chat_server` or ``nursery.start(server.serve)``.
         """
@@ -336,10 +345,19 @@ class ChatServer:
             raise self._error
 
     async def _serve_in_background(self) -> None:
+        # A system task must not raise anything but its own cancellation:
+        # Trio would turn it into TrioInternalError and end the whole run.
+        # serve() recorded the failure for join() (and start()) to raise.
         try:
             await self.serve()
-        except Exception:
-            log.exception("the chat server stopped with an error")
+        except trio.Cancelled:
+            raise
+        except BaseException as exc:
+            log.error("the chat server stopped with an error", exc_info=exc)
+            if isinstance(exc, BaseExceptionGroup):
+                cancelled, _ = exc.split(trio.Cancelled)
+                if cancelled is not None:
+                    raise cancelled from None
 
     async def stop(self) -> None:
         """Stop gracefully and wait until the server has stopped.
@@ -444,6 +462,27 @@ def _peer_name(peer: object) -> str:
         host = str(peer[0])
         return f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
     return str(peer)
+
+
+def _failure(exc: BaseException) -> BaseException | None:
+    """*exc* without the Trio cancellations in it (``None`` if that is all it was)."""
+    if isinstance(exc, trio.Cancelled):
+        return None
+    if isinstance(exc, BaseExceptionGroup):
+        _, rest = exc.split(trio.Cancelled)
+        return rest
+    return exc
+
+
+@contextlib.contextmanager
+def _naming_listener(what: str, host: str | None, port: int | None) -> Iterator[None]:
+    """Re-raise a bind failure as a plain :class:`OSError` that says which listener failed."""
+    try:
+        yield
+    except OSError as exc:
+        where = host if port is None else f"{host or '*'}:{port}"
+        reason = exc.strerror or str(exc)
+        raise OSError(exc.errno, f"cannot listen for {what} on {where}: {reason}") from exc
 
 
 def _close_all(sockets: list[socket.socket]) -> None:
