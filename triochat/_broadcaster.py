@@ -162,8 +162,11 @@ class Broadcaster:
         chain: list[Middleware],
         config: ServerConfig,
         stats: Stats,
+        identities: Iterable[str] = (),
     ) -> None:
         self.hub = hub
+        self.reserved = frozenset(name_key(name) for name in identities)
+        """Names that belong to the auth hook's identities, as :func:`name_key` forms."""
         self.connections = connections
         self.chain = chain
         self.config = config
@@ -237,6 +240,13 @@ class Broadcaster:
         """Send *event* to one connection as part of the current batch."""
         data = conn.wire(event)
         return bool(data) and conn.outbox.hold(data, self._held)
+
+    def reserved_for_another(self, conn: Connection, name: str) -> bool:
+        """True if *name* belongs to an identity that *conn* is not authenticated as."""
+        key = name_key(name)
+        if key not in self.reserved:
+            return False
+        return conn.identity is None or name_key(conn.identity) != key
 
     def in_broadcaster(self) -> bool:
         """True when called from the broadcaster task itself (a handler)."""
@@ -445,6 +455,15 @@ class Broadcaster:
         if new == old:
             self.send(conn, Notice(f"you are already known as {new}"))
             return
+        if conn.identity is not None:
+            self.send(
+                conn,
+                Error("identity_fixed", f"you are authenticated as {conn.identity}; your name cannot change"),
+            )
+            return
+        if self.reserved_for_another(conn, new):
+            self.send(conn, Error("name_reserved", f"the name {new} belongs to an authenticated user"))
+            return
         if not self.hub.rename(conn, new):
             self.send(conn, Error("name_taken", f"the name {new} is taken"))
             return
@@ -458,6 +477,16 @@ class Broadcaster:
         self.fan_out(SHUTDOWN, everyone)
         for conn in everyone:
             conn.kick("server shutting down")
+
+
+def name_key(name: str) -> str:
+    """The form in which a name is compared with the reserved identities.
+
+    The one place that says how: names are compared exactly, as the hub
+    compares them; should the hub compare them another way (ignoring case,
+    say), this must return the same normalised form.
+    """
+    return name
 
 
 def _name(middleware: object) -> str:

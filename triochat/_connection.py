@@ -28,6 +28,7 @@ class Connection:
 
     __slots__ = (
         "echo",
+        "identity",
         "keepalive",
         "last_seen",
         "leave_reason",
@@ -52,6 +53,8 @@ class Connection:
         self.room: str | None = None
         self.registered = False
         """True once the connection holds a name in the hub."""
+        self.identity: str | None = None
+        """The name an auth hook fixed for this user (it can never change), or ``None``."""
         self.leave_reason: str | None = None
         self.scope = trio.CancelScope()
         self.keepalive = False

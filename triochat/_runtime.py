@@ -12,7 +12,7 @@ from ._config import ServerConfig
 from ._connection import Connection, Encoder
 from ._hub import Hub
 from ._outbox import CONNECTION_LOST, Outbox
-from .auth import Accept, ConnectionInfo, Reject
+from .auth import Accept, ConnectionInfo, Reject, known_identities
 from .protocol.events import SHUTDOWN
 from .protocol.wsframe import KEEPALIVE_PING
 
@@ -37,6 +37,7 @@ class Runtime:
             chain=chain,
             config=config,
             stats=self.stats,
+            identities=known_identities(config.auth),
         )
         self.keepalive_scope = trio.CancelScope()
         """Cancel to stop :meth:`keepalive`."""
@@ -65,13 +66,22 @@ class Runtime:
             return Reject(500, "internal error")
         return decision
 
-    def claim_name(self, conn: Connection, name: str) -> bool:
+    def claim_name(self, conn: Connection, name: str, *, identity: str | None = None) -> bool:
         """Reserve *name* for *conn*; ``False`` if it is taken or the server is stopping.
 
-        One synchronous call checks and claims, so no other task can slip in
-        between; every transport logs users in through here.
+        *identity* is the name the auth hook fixed for this user, if any (then
+        *name* is that identity, and it can never be changed).  A user
+        without that identity cannot claim a name that belongs to one of the
+        hook's known identities (:func:`~triochat.auth.known_identities`):
+        it is refused as if taken.  One synchronous call checks and claims,
+        so no other task can slip in between; every transport logs users in
+        through here.
         """
-        if self.stopping or not self.hub.reserve(name, conn):
+        if self.stopping:
+            return False
+        conn.identity = identity
+        if self.broadcaster.reserved_for_another(conn, name) or not self.hub.reserve(name, conn):
+            conn.identity = None
             return False
         conn.registered = True
         return True

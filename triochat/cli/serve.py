@@ -17,7 +17,7 @@ import trio
 
 from .._config import DEFAULT_TCP_PORT, DEFAULT_WS_PORT, ServerConfig
 from .._server import ChatServer
-from ..auth import Accept, AuthHook, ConnectionInfo, Reject, basic_auth, bearer_tokens
+from ..auth import AuthHook, any_of, basic_auth, bearer_tokens
 
 
 class UsageError(Exception):
@@ -273,16 +273,8 @@ def _auth_hook(settings: dict[str, Any]) -> AuthHook | None:
         return None
     if len(hooks) == 1:
         return hooks[0]
-
-    async def either(info: ConnectionInfo) -> Accept | Reject:
-        decision: Accept | Reject = Reject(401, "authentication required")
-        for hook in hooks:
-            decision = await hook(info)
-            if isinstance(decision, Accept):
-                return decision
-        return decision
-
-    return either
+    # Either kind of credentials; the identities of both are reserved.
+    return any_of(*hooks)
 
 
 def build_server(settings: dict[str, Any]) -> ChatServer:
