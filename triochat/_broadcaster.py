@@ -139,6 +139,7 @@ class Stats:
         "handler_timeouts",
         "messages_dropped",
         "messages_in",
+        "rate_limited",
         "slow_disconnects",
     )
 
@@ -149,6 +150,7 @@ class Stats:
         self.handler_errors = 0
         self.handler_timeouts = 0
         self.slow_disconnects = 0
+        self.rate_limited = 0
 
 
 class Broadcaster:

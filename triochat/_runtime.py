@@ -7,16 +7,40 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from ._broadcaster import Broadcaster, ConnectionRequest, Leave, Middleware, Request, Stats
+from ._broadcaster import (
+    Broadcaster,
+    ConnectionRequest,
+    Leave,
+    Login,
+    Middleware,
+    Reply,
+    Request,
+    Stats,
+    name_key,
+)
 from ._config import ServerConfig
 from ._connection import Connection, Encoder
 from ._hub import Hub
 from ._outbox import CONNECTION_LOST, Outbox
+from ._ratelimit import RateLimit, TokenBucket
 from .auth import Accept, ConnectionInfo, Reject, known_identities
-from .protocol.events import SHUTDOWN
+from .protocol import commands
+from .protocol.events import SHUTDOWN, Error
 from .protocol.wsframe import KEEPALIVE_PING
 
 log = logging.getLogger("triochat.server")
+
+_UNLIMITED = (Login, Leave, commands.Quit)
+"""Requests that never wait for a token: a user can always log in, leave and quit."""
+
+
+def _too_fast(limit: RateLimit) -> Error:
+    return Error(
+        "rate_limited",
+        f"too fast: you may send {limit.burst} messages at once, then {limit.rate:g} per second; "
+        "the rest are delayed, not lost",
+    )
+
 
 Session = Callable[["Runtime", Connection, trio.abc.Stream], Awaitable[None]]
 """A transport's session: log the user in and run until the connection ends."""
@@ -84,7 +108,20 @@ class Runtime:
             conn.identity = None
             return False
         conn.registered = True
+        limit = self.rate_limit_for(name)
+        conn.limiter = None if limit is None else TokenBucket(limit, trio.current_time())
         return True
+
+    def rate_limit_for(self, name: str) -> RateLimit | None:
+        """The rate limit of a user who logs in as *name* (``None``: unlimited)."""
+        config = self.config
+        key = name_key(name)
+        for who, limit in config.rate_limit_for.items():
+            if name_key(who) == key:
+                return limit
+        if config.rate_limit is None:
+            return None
+        return RateLimit(config.rate_limit, config.rate_burst)
 
     @property
     def leave_timeout(self) -> float:
@@ -92,7 +129,26 @@ class Runtime:
         return self.config.grace_period + self.config.handler_timeout
 
     async def request(self, conn: Connection, command: ConnectionRequest) -> None:
-        """Queue a request from *conn* for the broadcaster (waits if the queue is full)."""
+        """Queue a request from *conn* for the broadcaster (waits if the queue is full).
+
+        Flood control happens here, the one place every transport sends a
+        logged-in user's requests through: each request (chat, action,
+        private message, command, even the answer to a bad command) takes a
+        token from the connection's bucket, except logging in, leaving and
+        quitting.  Without a token the request waits until one is due; the
+        first wait of a flood queues a ``rate_limited`` error for the user.
+        Waiting here stops the connection's reader, so TCP backpressure slows
+        the flooder while everyone else is served.
+        """
+        limiter = conn.limiter
+        if limiter is not None and not isinstance(command, _UNLIMITED):
+            delay = limiter.take(trio.current_time())
+            if delay > 0:
+                if not limiter.warned:
+                    limiter.warned = True
+                    self.stats.rate_limited += 1
+                    await self.inbound_send.send((conn, Reply(_too_fast(limiter.limit))))
+                await trio.sleep(delay)
         await self.inbound_send.send((conn, command))
 
     def spawn(

@@ -79,6 +79,8 @@ class ServerStatistics:
     """Bytes waiting in all outboxes together."""
     outbox_max_bytes: int
     """Bytes waiting in the fullest outbox."""
+    rate_limited: int = 0
+    """Floods: times a user went over the rate limit and was slowed down (and told)."""
 
 
 class ChatServer:
@@ -432,6 +434,7 @@ class ChatServer:
             inbound_capacity=self.config.inbound_capacity,
             outbox_queued_bytes=sum(queued),
             outbox_max_bytes=max(queued, default=0),
+            rate_limited=stats.rate_limited,
         )
 
 

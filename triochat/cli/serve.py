@@ -16,6 +16,7 @@ from typing import Any
 import trio
 
 from .._config import DEFAULT_TCP_PORT, DEFAULT_WS_PORT, ServerConfig
+from .._ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimit
 from .._server import ChatServer
 from ..auth import AuthHook, any_of, basic_auth, bearer_tokens
 
@@ -38,7 +39,7 @@ class _Option:
 
 OFF = "off"
 """What ``--idle-timeout off`` and ``--ping-interval off`` parse to (``None`` means "not given")."""
-OPTIONAL_TIMES = ("idle_timeout", "ping_interval")
+OPTIONAL_TIMES = ("idle_timeout", "ping_interval", "rate_limit")
 
 
 def _seconds_or_off(text: str) -> float | str:
@@ -160,6 +161,18 @@ OPTIONS = [
         int,
         "rooms at most (default: 1000)",
     ),
+    _Option(
+        "--rate-limit",
+        "rate_limit",
+        _seconds_or_off,
+        f"messages per second one user may send, sustained (default: {DEFAULT_RATE:g}; off: no limit)",
+    ),
+    _Option(
+        "--rate-burst",
+        "rate_burst",
+        int,
+        f"messages one user may send at once (default: {DEFAULT_BURST})",
+    ),
 ]
 
 
@@ -197,6 +210,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="with auth, still let line-protocol users in (they cannot authenticate)",
+    )
+    parser.add_argument(
+        "--rate-limit-for",
+        action="append",
+        dest="rate_limit_for",
+        metavar="NAME=RATE[/BURST]",
+        help="another rate limit (or off) for the user logged in as NAME, e.g. a trusted bot (repeatable)",
     )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default: info")
     parser.add_argument(
@@ -277,6 +297,29 @@ def _auth_hook(settings: dict[str, Any]) -> AuthHook | None:
     return any_of(*hooks)
 
 
+def _rate_limits(given: Any, burst: Any) -> dict[str, RateLimit | None]:
+    """``NAME=RATE[/BURST]`` items (flags, or a TOML list), or a TOML table of ``NAME = "RATE[/BURST]"``."""
+    default_burst = burst if isinstance(burst, int) else DEFAULT_BURST
+    if isinstance(given, dict):
+        items = [(str(name), str(spec)) for name, spec in given.items()]
+    elif isinstance(given, list):
+        items = []
+        for item in given:
+            name, sep, spec = str(item).partition("=")
+            if not sep or not name.strip():
+                raise UsageError(f"--rate-limit-for wants NAME=RATE[/BURST], not {item!r}")
+            items.append((name.strip(), spec))
+    else:
+        raise UsageError("rate_limit_for must be a list of NAME=RATE[/BURST] or a table")
+    limits: dict[str, RateLimit | None] = {}
+    for name, spec in items:
+        try:
+            limits[name] = RateLimit.parse(spec, burst=default_burst)
+        except ValueError as exc:
+            raise UsageError(f"--rate-limit-for {name}: {exc}") from None
+    return limits
+
+
 def build_server(settings: dict[str, Any]) -> ChatServer:
     """A server from merged settings; :class:`UsageError` for bad ones."""
     settings = dict(settings)
@@ -288,6 +331,8 @@ def build_server(settings: dict[str, Any]) -> ChatServer:
         settings["websocket"] = False
     settings["ssl_context"] = _tls_context(settings.pop("certfile", None), settings.pop("keyfile", None))
     settings["auth"] = _auth_hook(settings)
+    if "rate_limit_for" in settings:
+        settings["rate_limit_for"] = _rate_limits(settings["rate_limit_for"], settings.get("rate_burst"))
     if "rooms" in settings:
         settings["rooms"] = tuple(settings["rooms"])
     for key in OPTIONAL_TIMES:
