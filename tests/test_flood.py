@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import trio.testing
 from triochat import RateLimit, ServerConfig
 from triochat._ratelimit import DEFAULT_BURST, DEFAULT_RATE, TokenBucket
 from triochat.auth import bearer_tokens
+from triochat.cli import build_parser, serve
 from triochat.cli.serve import UsageError, build_server
 from triochat.testing import connect, open_test_server, open_websocket
 
@@ -184,3 +186,29 @@ def test_the_cli_sets_rate_limits() -> None:
             build_server({"rate_limit_for": bad})
     with pytest.raises(UsageError):
         build_server({"rate_limit": -3.0})
+
+
+def test_the_serve_flags_reach_the_config(tmp_path: Path) -> None:
+    def config_of(argv: list[str]) -> ServerConfig:
+        args = build_parser().parse_args(["serve", *argv])
+        return build_server(serve.settings_from(args)).config
+
+    config = config_of(
+        [
+            "--rate-limit",
+            "5",
+            "--rate-burst",
+            "8",
+            "--rate-limit-for",
+            "bot=100/50",
+            "--rate-limit-for",
+            "op=off",
+        ]
+    )
+    assert (config.rate_limit, config.rate_burst) == (5.0, 8)
+    assert config.rate_limit_for == {"bot": RateLimit(100, 50), "op": None}
+    assert config_of(["--rate-limit", "off"]).rate_limit is None
+    toml = tmp_path / "serve.toml"
+    toml.write_text('[serve]\nrate-limit = 3\nrate-limit-for = {bot = "30/60"}\n', encoding="utf-8")
+    config = config_of(["--config", str(toml)])
+    assert (config.rate_limit, config.rate_limit_for) == (3, {"bot": RateLimit(30, 60)})
