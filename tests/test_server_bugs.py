@@ -12,7 +12,7 @@ import trio
 import trio.testing
 
 import triochat._server
-from triochat import ChatServer
+from triochat import ChatServer, open_chat_server
 from triochat.protocol.events import ChatMessage
 from triochat.testing import connect, connect_tcp, open_test_server
 from triochat.transports import sockets
@@ -201,3 +201,13 @@ def test_a_crash_in_a_started_server_surfaces_from_join() -> None:
         assert raised.group_contains(Boom) or isinstance(raised.value, Boom)
 
     trio.run(main)
+
+
+async def test_open_chat_server_raises_a_failed_bind_as_a_plain_oserror() -> None:
+    with _taken_port() as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError) as raised:
+            async with open_chat_server("127.0.0.1", 0, tcp_port=port):
+                pytest.fail("the block must not run")
+    assert type(raised.value) is OSError
+    assert f"cannot listen for the line protocol on 127.0.0.1:{port}" in str(raised.value)

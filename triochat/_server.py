@@ -446,18 +446,28 @@ async def open_chat_server(
 
     The server accepts connections when the block starts (its
     :attr:`~ChatServer.listeners` are bound) and is stopped gracefully when
-    the block ends::
+    the block ends.  If a listener cannot be bound, the block does not run
+    and the :class:`OSError` (which names the listener) is raised as is::
 
         async with open_chat_server(tcp_port=0) as server:
             print(server.listeners[0].url)
     """
     server = ChatServer(host, port, **settings)
+    failed_to_start: OSError | None = None
     async with trio.open_nursery() as nursery:
-        await nursery.start(server.serve)
         try:
-            yield server
-        finally:
-            await server.stop()
+            await nursery.start(server.serve)
+        except OSError as exc:
+            # Raised below, once the nursery is closed, so that it is the
+            # plain OSError and not an ExceptionGroup around it.
+            failed_to_start = exc
+        else:
+            try:
+                yield server
+            finally:
+                await server.stop()
+    if failed_to_start is not None:
+        raise failed_to_start
 
 
 def _peer_name(peer: object) -> str:
