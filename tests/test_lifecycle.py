@@ -79,7 +79,7 @@ async def test_graceful_stop_delivers_what_was_accepted_and_tells_everyone() -> 
         if content == "m0":
             await release.wait()
 
-    async with open_test_server() as server:
+    async with open_test_server(rate_limit=None) as server:  # bob sends 50 at once
         server.add_handler(hold_first)
         alice = await connect(server, "alice")
         bob = await connect(server, "bob")

@@ -56,7 +56,9 @@ async def test_idle_cut_off_is_logged_with_its_reason(caplog: pytest.LogCaptureF
 async def test_slow_reader_cut_off_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="triochat")
     with trio.fail_after(40):
-        async with open_test_server(tcp_port=0, outbox_limit=8 * 1024, send_timeout=30) as server:
+        async with open_test_server(
+            tcp_port=0, outbox_limit=8 * 1024, send_timeout=30, rate_limit=None
+        ) as server:
             assert server.tcp_port is not None
             stalled = await connect_tcp("127.0.0.1", server.tcp_port, "stalled", receive_buffer=4096)
             talker = await connect_tcp("127.0.0.1", server.tcp_port, "talker")

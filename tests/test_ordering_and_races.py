@@ -10,7 +10,7 @@ from triochat.testing import connect, open_test_server
 
 async def test_every_client_sees_the_same_total_order() -> None:
     clients_n, per_client = 6, 25
-    async with open_test_server(echo=True) as server:
+    async with open_test_server(echo=True, rate_limit=None) as server:  # 25 at once each
         clients = [await connect(server, f"user{i}") for i in range(clients_n)]
         await trio.testing.wait_all_tasks_blocked()
         for client in clients:

@@ -14,7 +14,10 @@ async def test_stalled_reader_among_active_ones_is_cut_off_on_overflow() -> None
 
 
 async def _stalled_among_active() -> None:
-    async with open_test_server(tcp_port=0, outbox_limit=32 * 1024, send_timeout=30) as server:
+    # The sender floods on purpose: no flood control here.
+    async with open_test_server(
+        tcp_port=0, outbox_limit=32 * 1024, send_timeout=30, rate_limit=None
+    ) as server:
         port = server.tcp_port
         assert port is not None
         stalled = await connect_tcp("127.0.0.1", port, "stalled", receive_buffer=4096)

@@ -31,6 +31,7 @@ from ._client import (
     open_chat_client as open_chat_client,
 )
 from ._config import ServerConfig as ServerConfig
+from ._ratelimit import RateLimit as RateLimit
 from ._server import (
     ChatServer as ChatServer,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "Listener",
     "MessageHandler",
     "Middleware",
+    "RateLimit",
     "ServerConfig",
     "ServerStatistics",
     "__version__",

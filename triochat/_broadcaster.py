@@ -142,6 +142,7 @@ class Stats:
         "handler_timeouts",
         "messages_dropped",
         "messages_in",
+        "rate_limited",
         "slow_disconnects",
     )
 
@@ -152,6 +153,7 @@ class Stats:
         self.handler_errors = 0
         self.handler_timeouts = 0
         self.slow_disconnects = 0
+        self.rate_limited = 0
 
 
 class Broadcaster:
@@ -165,8 +167,11 @@ class Broadcaster:
         chain: list[Middleware],
         config: ServerConfig,
         stats: Stats,
+        identities: Iterable[str] = (),
     ) -> None:
         self.hub = hub
+        self.reserved = frozenset(name_key(name) for name in identities)
+        """Names that belong to the auth hook's identities, as :func:`name_key` forms."""
         self.connections = connections
         self.chain = chain
         self.config = config
@@ -240,6 +245,13 @@ class Broadcaster:
         """Send *event* to one connection as part of the current batch."""
         data = conn.wire(event)
         return bool(data) and conn.outbox.hold(data, self._held)
+
+    def reserved_for_another(self, conn: Connection, name: str) -> bool:
+        """True if *name* belongs to an identity that *conn* is not authenticated as."""
+        key = name_key(name)
+        if key not in self.reserved:
+            return False
+        return conn.identity is None or name_key(conn.identity) != key
 
     def in_broadcaster(self) -> bool:
         """True when called from the broadcaster task itself (a handler)."""
@@ -454,6 +466,15 @@ class Broadcaster:
         old = conn.name
         if new == old:
             self.send(conn, Notice(f"you are already known as {new}"))
+            return
+        if conn.identity is not None:
+            self.send(
+                conn,
+                Error("identity_fixed", f"you are authenticated as {conn.identity}; your name cannot change"),
+            )
+            return
+        if self.reserved_for_another(conn, new):
+            self.send(conn, Error("name_reserved", f"the name {new} belongs to an authenticated user"))
             return
         if not self.hub.rename(conn, new):
             self.send(conn, Error("name_taken", f"the name {new} is taken"))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ._ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimit
 from .auth import AuthHook
 from .protocol.names import name_problem
 
@@ -73,6 +75,16 @@ class ServerConfig:
     """Decides, before the handshake, who may connect (see :mod:`triochat.auth`)."""
     ssl_context: ssl.SSLContext | None = field(default=None, compare=False)
     """Serve TLS (``wss://`` and TLS-wrapped TCP) with this server-side context."""
+    rate_limit: float | None = DEFAULT_RATE
+    """Requests per second one user may send, sustained (``None``: no limit).
+    Beyond it the user's requests wait (none is dropped) and the user gets one
+    ``rate_limited`` error per flood."""
+    rate_burst: int = DEFAULT_BURST
+    """Requests one user may send at once before ``rate_limit`` applies."""
+    rate_limit_for: Mapping[str, RateLimit | None] = field(default_factory=dict, compare=False)
+    """Other limits for some users (trusted bots), by the name they log in
+    with; ``None`` for no limit.  Give such bots an identity (a token) so that
+    nobody else can log in under their name."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -104,6 +116,13 @@ class ServerConfig:
                 raise ValueError(f"{name} must be a port number, 0-65535 (0: any free port), not {value!r}")
         if self.websocket and self.tcp_port == self.port != 0:
             raise ValueError(f"port and tcp_port are both {self.port}; each listener needs its own port")
+        if self.rate_limit is not None:
+            RateLimit(self.rate_limit, self.rate_burst)  # raises ValueError if either is bad
+        elif self.rate_burst < 1:
+            raise ValueError("rate_burst must be at least 1")
+        for who, limit in self.rate_limit_for.items():
+            if limit is not None and not isinstance(limit, RateLimit):
+                raise ValueError(f"rate_limit_for[{who!r}] must be a RateLimit or None")
         if not self.rooms:
             raise ValueError("rooms must name at least one room")
         for room in self.rooms:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import trio
 
 from ._outbox import Outbox
+from ._ratelimit import TokenBucket
 from .protocol.events import Event
 
 Encoder = Callable[[Event], bytes]
@@ -28,9 +29,11 @@ class Connection:
 
     __slots__ = (
         "echo",
+        "identity",
         "keepalive",
         "last_seen",
         "leave_reason",
+        "limiter",
         "name",
         "outbox",
         "over_capacity",
@@ -52,6 +55,10 @@ class Connection:
         self.room: str | None = None
         self.registered = False
         """True once the connection holds a name in the hub."""
+        self.limiter: TokenBucket | None = None
+        """Paces this user's requests once logged in (``None``: no limit)."""
+        self.identity: str | None = None
+        """The name an auth hook fixed for this user (it can never change), or ``None``."""
         self.leave_reason: str | None = None
         self.scope = trio.CancelScope()
         self.keepalive = False

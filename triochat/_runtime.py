@@ -7,13 +7,25 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from ._broadcaster import Broadcaster, ConnectionRequest, Leave, Middleware, Request, Stats
+from ._broadcaster import (
+    Broadcaster,
+    ConnectionRequest,
+    Leave,
+    Login,
+    Middleware,
+    Reply,
+    Request,
+    Stats,
+)
 from ._config import ServerConfig
 from ._connection import Connection, Encoder
 from ._hub import Hub
 from ._outbox import CONNECTION_LOST, Outbox
-from .auth import Accept, ConnectionInfo, Reject
-from .protocol.names import name_problem
+from ._ratelimit import RateLimit, TokenBucket
+from .auth import Accept, ConnectionInfo, Reject, known_identities
+from .protocol import commands
+from .protocol.events import SHUTDOWN, Error
+from .protocol.names import name_key, name_problem
 from .protocol.wsframe import KEEPALIVE_PING
 
 log = logging.getLogger("triochat.server")
@@ -25,6 +37,18 @@ def describe(conn: Connection) -> str:
     """How the logs name a connection: ``alice (tcp 127.0.0.1:5000)``."""
     who = conn.name or "(not logged in)"
     return f"{who} ({conn.transport} {conn.peer})"
+
+
+_UNLIMITED = (Login, Leave, commands.Quit)
+"""Requests that never wait for a token: a user can always log in, leave and quit."""
+
+
+def _too_fast(limit: RateLimit) -> Error:
+    return Error(
+        "rate_limited",
+        f"too fast: you may send {limit.burst} messages at once, then {limit.rate:g} per second; "
+        "the rest are delayed, not lost",
+    )
 
 
 Session = Callable[["Runtime", Connection, trio.abc.Stream], Awaitable[None]]
@@ -46,11 +70,14 @@ class Runtime:
             chain=chain,
             config=config,
             stats=self.stats,
+            identities=known_identities(config.auth),
         )
         self.keepalive_scope = trio.CancelScope()
         """Cancel to stop :meth:`keepalive`."""
         self.nursery: trio.Nursery | None = None
         """Where connection tasks run; set while the server accepts clients."""
+        self._starting = 0
+        """Connections spawned whose task has not yet made their outbox."""
 
     @property
     def stopping(self) -> bool:
@@ -87,11 +114,16 @@ class Runtime:
         """Log that *conn* could not log in as *name* because of *reason*."""
         access.info("refused %s (%s %s): %s", name, conn.transport, conn.peer, reason)
 
-    def claim_name(self, conn: Connection, name: str) -> bool:
+    def claim_name(self, conn: Connection, name: str, *, identity: str | None = None) -> bool:
         """Reserve *name* for *conn*; ``False`` if it is taken or the server is stopping.
 
-        One synchronous call checks and claims, so no other task can slip in
-        between; every transport logs users in through here.
+        *identity* is the name the auth hook fixed for this user, if any (then
+        *name* is that identity, and it can never be changed).  A user
+        without that identity cannot claim a name that belongs to one of the
+        hook's known identities (:func:`~triochat.auth.known_identities`):
+        it is refused as if taken.  One synchronous call checks and claims,
+        so no other task can slip in between; every transport logs users in
+        through here.
         """
         problem = name_problem(name)
         if problem is not None:
@@ -100,15 +132,58 @@ class Runtime:
         if self.stopping:
             self.refuse(conn, name, "the server is stopping")
             return False
+        conn.identity = identity
+        if self.broadcaster.reserved_for_another(conn, name):
+            conn.identity = None
+            self.refuse(conn, name, "the name belongs to an authenticated user")
+            return False
         if not self.hub.reserve(name, conn):
+            conn.identity = None
             self.refuse(conn, name, "name taken")
             return False
         conn.registered = True
+        limit = self.rate_limit_for(name)
+        conn.limiter = None if limit is None else TokenBucket(limit, trio.current_time())
         access.info("login %s", describe(conn))
         return True
 
+    def rate_limit_for(self, name: str) -> RateLimit | None:
+        """The rate limit of a user who logs in as *name* (``None``: unlimited)."""
+        config = self.config
+        key = name_key(name)
+        for who, limit in config.rate_limit_for.items():
+            if name_key(who) == key:
+                return limit
+        if config.rate_limit is None:
+            return None
+        return RateLimit(config.rate_limit, config.rate_burst)
+
+    @property
+    def leave_timeout(self) -> float:
+        """How long a leave may wait for the broadcaster: ``grace_period + handler_timeout``."""
+        return self.config.grace_period + self.config.handler_timeout
+
     async def request(self, conn: Connection, command: ConnectionRequest) -> None:
-        """Queue a request from *conn* for the broadcaster (waits if the queue is full)."""
+        """Queue a request from *conn* for the broadcaster (waits if the queue is full).
+
+        Flood control happens here, the one place every transport sends a
+        logged-in user's requests through: each request (chat, action,
+        private message, command, even the answer to a bad command) takes a
+        token from the connection's bucket, except logging in, leaving and
+        quitting.  Without a token the request waits until one is due; the
+        first wait of a flood queues a ``rate_limited`` error for the user.
+        Waiting here stops the connection's reader, so TCP backpressure slows
+        the flooder while everyone else is served.
+        """
+        limiter = conn.limiter
+        if limiter is not None and not isinstance(command, _UNLIMITED):
+            delay = limiter.take(trio.current_time())
+            if delay > 0:
+                if not limiter.warned:
+                    limiter.warned = True
+                    self.stats.rate_limited += 1
+                    await self.inbound_send.send((conn, Reply(_too_fast(limiter.limit))))
+                await trio.sleep(delay)
         await self.inbound_send.send((conn, command))
 
     def spawn(
@@ -131,7 +206,7 @@ class Runtime:
         nursery = self.nursery
         if nursery is None or self.stopping:
             return False
-        over = len(self.connections) - self.config.max_connections
+        over = len(self.connections) + self._starting - self.config.max_connections
         if over >= refusal_slots:
             access.warning("refused %s (%s): server full", peer, transport)
             return False
@@ -141,12 +216,13 @@ class Runtime:
             access.warning("refused %s (%s): server full", peer, transport)
         else:
             access.debug("connection from %s (%s)", peer, transport)
-        self.connections.add(conn)
+        self._starting += 1
         nursery.start_soon(self._run_connection, conn, stream, session)
         return True
 
     async def _run_connection(self, conn: Connection, stream: trio.abc.Stream, session: Session) -> None:
         config = self.config
+        self._starting -= 1
         try:
             async with trio.open_nursery() as writers:
                 conn.outbox = outbox = Outbox(
@@ -156,6 +232,14 @@ class Runtime:
                     send_timeout=config.send_timeout,
                     on_fail=self._outbox_failed(conn),
                 )
+                # Only a connection with an outbox is visible to the
+                # broadcaster and the keepalive sweep.
+                self.connections.add(conn)
+                if self.stopping:
+                    # The server began to stop after spawn() took this
+                    # connection: it missed the shutdown notice sent to all.
+                    conn.send(SHUTDOWN)
+                    conn.kick("server shutting down")
                 try:
                     with conn.scope:
                         await session(self, conn, stream)
@@ -222,13 +306,19 @@ class Runtime:
     async def _leave(self, conn: Connection) -> None:
         # Must reach the broadcaster even while this task is being cancelled,
         # or the name would stay taken; bounded in case the broadcaster hangs.
+        # A handler may legitimately hold the broadcaster for handler_timeout,
+        # so the bound is that plus the grace period, never less.
         done = trio.Event()
         with trio.CancelScope(shield=True) as scope:
-            scope.deadline = trio.current_time() + self.config.grace_period
+            scope.deadline = trio.current_time() + self.leave_timeout
             try:
                 await self.inbound_send.send((conn, Leave(done)))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return
             await done.wait()
         if scope.cancelled_caught:
-            log.error("could not announce that %r left: the broadcaster did not respond", conn)
+            log.error(
+                "could not announce that %r left: the broadcaster did not respond within %g s",
+                conn,
+                self.leave_timeout,
+            )

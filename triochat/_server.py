@@ -8,7 +8,7 @@ import inspect
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import Any
@@ -80,6 +80,8 @@ class ServerStatistics:
     """Bytes waiting in all outboxes together."""
     outbox_max_bytes: int
     """Bytes waiting in the fullest outbox."""
+    rate_limited: int = 0
+    """Floods: times a user went over the rate limit and was slowed down (and told)."""
 
 
 class ChatServer:
@@ -111,6 +113,8 @@ class ChatServer:
         self._ready = trio.Event()
         self._finished = trio.Event()
         self._error: BaseException | None = None
+        self._serving = False
+        """True once every listener accepted connections."""
 
     @classmethod
     def from_config(cls, config: ServerConfig) -> ChatServer:
@@ -203,14 +207,19 @@ class ChatServer:
         bound: list[tuple[str, socket.socket]] = []
         sockets: list[socket.socket] = []
         try:
+            # Every socket is in *sockets* as soon as it is bound, so that a
+            # later failure closes the listeners already open.
             if config.tcp_port is not None:
-                bound += [
-                    ("tcp", sock) for sock in await _bind("line protocol", config.host, config.tcp_port)
-                ]
+                with _naming_listener("line protocol", config.host, config.tcp_port):
+                    bound += [("tcp", sock) for sock in await bind_tcp(config.host, config.tcp_port)]
+                sockets = [sock for _, sock in bound]
             if config.websocket:
-                bound += [("ws", sock) for sock in await _bind("WebSocket", config.host, config.port)]
+                with _naming_listener("WebSocket", config.host, config.port):
+                    bound += [("ws", sock) for sock in await bind_tcp(config.host, config.port)]
+                sockets = [sock for _, sock in bound]
             if config.unix_path is not None:
-                bound.append(("ws+unix", bind_unix(config.unix_path)))
+                with _naming_listener("WebSocket", config.unix_path, None):
+                    bound.append(("ws+unix", bind_unix(config.unix_path)))
             sockets = [sock for _, sock in bound]
             async with trio.open_nursery() as root:
                 root.start_soon(runtime.broadcaster.run, runtime.inbound_receive)
@@ -225,6 +234,7 @@ class ChatServer:
                         for listener in self._listeners:
                             log.info("listening on %s", listener.url)
                         task_status.started(self._listeners)
+                        self._serving = True
                         self._ready.set()
                         await self._stop_requested.wait()
                         accepting.cancel_scope.cancel()
@@ -241,8 +251,8 @@ class ChatServer:
                 runtime.keepalive_scope.cancel()
                 await runtime.inbound_send.send(Stop())
             log.info("stopped")
-        except Exception as exc:
-            self._error = exc
+        except BaseException as exc:
+            self._error = _failure(exc)
             raise
         finally:
             _close_all(sockets)
@@ -329,8 +339,10 @@ class ChatServer:
 
         This is the group-terminal style, for code that has no nursery at
         hand: the server runs as a Trio system task until :meth:`stop` is
-        called or the program's main task ends.  Errors that stop it are
-        logged and re-raised by :meth:`join`.  Raises whatever prevented the
+        called or the program's main task ends.  Errors that stop it (any
+        exception, including ``BaseException`` subclasses such as
+        ``SystemExit`` from a handler) are logged and re-raised by
+        :meth:`join`; they never reach Trio itself.  Raises whatever prevented the
         start (such as a port in use).  Trio code should prefer
         :func:`open_chat_server` or ``nursery.start(server.serve)``.
         """
@@ -342,10 +354,20 @@ class ChatServer:
             raise self._error
 
     async def _serve_in_background(self) -> None:
+        # A system task must not raise anything but its own cancellation:
+        # Trio would turn it into TrioInternalError and end the whole run.
+        # serve() recorded the failure for join() (and start()) to raise.
         try:
             await self.serve()
-        except Exception:
-            log.exception("the chat server stopped with an error")
+        except trio.Cancelled:
+            raise
+        except BaseException as exc:
+            if self._serving:  # a failure to start is raised by start() instead
+                log.error("the chat server stopped with an error", exc_info=exc)
+            if isinstance(exc, BaseExceptionGroup):
+                cancelled, _ = exc.split(trio.Cancelled)
+                if cancelled is not None:
+                    raise cancelled from None
 
     async def stop(self) -> None:
         """Stop gracefully and wait until the server has stopped.
@@ -420,6 +442,7 @@ class ChatServer:
             inbound_capacity=self.config.inbound_capacity,
             outbox_queued_bytes=sum(queued),
             outbox_max_bytes=max(queued, default=0),
+            rate_limited=stats.rate_limited,
         )
 
 
@@ -431,27 +454,28 @@ async def open_chat_server(
 
     The server accepts connections when the block starts (its
     :attr:`~ChatServer.listeners` are bound) and is stopped gracefully when
-    the block ends::
+    the block ends.  If a listener cannot be bound, the block does not run
+    and the :class:`OSError` (which names the listener) is raised as is::
 
         async with open_chat_server(tcp_port=0) as server:
             print(server.listeners[0].url)
     """
     server = ChatServer(host, port, **settings)
-    started = False
-    try:
-        async with trio.open_nursery() as nursery:
+    failed_to_start: OSError | None = None
+    async with trio.open_nursery() as nursery:
+        try:
             await nursery.start(server.serve)
-            started = True
+        except OSError as exc:
+            # Raised below, once the nursery is closed, so that it is the
+            # plain OSError and not an ExceptionGroup around it.
+            failed_to_start = exc
+        else:
             try:
                 yield server
             finally:
                 await server.stop()
-    except BaseExceptionGroup as group:
-        # What kept the server from starting (a port in use) is raised as
-        # itself, so that ``except OSError`` catches it.
-        if not started and len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
-            raise group.exceptions[0] from None
-        raise
+    if failed_to_start is not None:
+        raise failed_to_start
 
 
 def _check_callback(callback: object, what: str, expected: str) -> None:
@@ -477,19 +501,32 @@ def _callable_name(callback: object) -> str:
     return str(getattr(callback, "__qualname__", None) or repr(callback))
 
 
-async def _bind(what: str, host: str, port: int) -> list[socket.socket]:
-    try:
-        return await bind_tcp(host, port)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise OSError(exc.errno, f"cannot listen for {what} on {host} port {port}: {reason}") from None
-
-
 def _peer_name(peer: object) -> str:
     if isinstance(peer, tuple) and len(peer) >= 2:
         host = str(peer[0])
         return f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
     return str(peer)
+
+
+def _failure(exc: BaseException) -> BaseException | None:
+    """*exc* without the Trio cancellations in it (``None`` if that is all it was)."""
+    if isinstance(exc, trio.Cancelled):
+        return None
+    if isinstance(exc, BaseExceptionGroup):
+        _, rest = exc.split(trio.Cancelled)
+        return rest
+    return exc
+
+
+@contextlib.contextmanager
+def _naming_listener(what: str, host: str | None, port: int | None) -> Iterator[None]:
+    """Re-raise a bind failure as a plain :class:`OSError` that says which listener failed."""
+    try:
+        yield
+    except OSError as exc:
+        where = host if port is None else f"{host or '*'}:{port}"
+        reason = exc.strerror or str(exc)
+        raise OSError(exc.errno, f"cannot listen for {what} on {where}: {reason}") from exc
 
 
 def _close_all(sockets: list[socket.socket]) -> None:

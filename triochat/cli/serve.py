@@ -16,8 +16,9 @@ from typing import Any
 import trio
 
 from .._config import DEFAULT_TCP_PORT, DEFAULT_WS_PORT, ServerConfig
+from .._ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimit
 from .._server import ChatServer
-from ..auth import Accept, AuthHook, ConnectionInfo, Reject, basic_auth, bearer_tokens
+from ..auth import AuthHook, any_of, basic_auth, bearer_tokens
 
 
 class UsageError(Exception):
@@ -38,7 +39,7 @@ class _Option:
 
 OFF = "off"
 """What ``--idle-timeout off`` and ``--ping-interval off`` parse to (``None`` means "not given")."""
-OPTIONAL_TIMES = ("idle_timeout", "ping_interval")
+OPTIONAL_TIMES = ("idle_timeout", "ping_interval", "rate_limit")
 
 
 def _seconds_or_off(text: str) -> float | str:
@@ -174,6 +175,18 @@ OPTIONS = [
         int,
         "rooms at most (default: 1000)",
     ),
+    _Option(
+        "--rate-limit",
+        "rate_limit",
+        _seconds_or_off,
+        f"messages per second one user may send, sustained (default: {DEFAULT_RATE:g}; off: no limit)",
+    ),
+    _Option(
+        "--rate-burst",
+        "rate_burst",
+        int,
+        f"messages one user may send at once (default: {DEFAULT_BURST})",
+    ),
 ]
 
 
@@ -187,6 +200,7 @@ FLAG_SETTINGS = (
     "basic_auth",
     "tokens",
     "auth_allow_tcp",
+    "rate_limit_for",
     "log_level",
     "log_format",
 )
@@ -235,6 +249,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="with auth, still let line-protocol users in (they cannot authenticate)",
+    )
+    parser.add_argument(
+        "--rate-limit-for",
+        action="append",
+        dest="rate_limit_for",
+        metavar="NAME=RATE[/BURST]",
+        help="another rate limit (or off) for the user logged in as NAME, e.g. a trusted bot (repeatable)",
     )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default: info")
     parser.add_argument(
@@ -342,16 +363,31 @@ def _auth_hook(settings: dict[str, Any]) -> AuthHook | None:
         return None
     if len(hooks) == 1:
         return hooks[0]
+    # Either kind of credentials; the identities of both are reserved.
+    return any_of(*hooks)
 
-    async def either(info: ConnectionInfo) -> Accept | Reject:
-        decision: Accept | Reject = Reject(401, "authentication required")
-        for hook in hooks:
-            decision = await hook(info)
-            if isinstance(decision, Accept):
-                return decision
-        return decision
 
-    return either
+def _rate_limits(given: Any, burst: Any) -> dict[str, RateLimit | None]:
+    """``NAME=RATE[/BURST]`` items (flags, or a TOML list), or a TOML table of ``NAME = "RATE[/BURST]"``."""
+    default_burst = burst if isinstance(burst, int) else DEFAULT_BURST
+    if isinstance(given, dict):
+        items = [(str(name), str(spec)) for name, spec in given.items()]
+    elif isinstance(given, list):
+        items = []
+        for item in given:
+            name, sep, spec = str(item).partition("=")
+            if not sep or not name.strip():
+                raise UsageError(f"--rate-limit-for wants NAME=RATE[/BURST], not {item!r}")
+            items.append((name.strip(), spec))
+    else:
+        raise UsageError("rate_limit_for must be a list of NAME=RATE[/BURST] or a table")
+    limits: dict[str, RateLimit | None] = {}
+    for name, spec in items:
+        try:
+            limits[name] = RateLimit.parse(spec, burst=default_burst)
+        except ValueError as exc:
+            raise UsageError(f"--rate-limit-for {name}: {exc}") from None
+    return limits
 
 
 def build_server(settings: dict[str, Any]) -> ChatServer:
@@ -374,6 +410,8 @@ def build_server(settings: dict[str, Any]) -> ChatServer:
         raise UsageError(f"--port and --tcp-port are both {ws_port}; each listener needs its own port")
     settings["ssl_context"] = _tls_context(settings.pop("certfile", None), settings.pop("keyfile", None))
     settings["auth"] = _auth_hook(settings)
+    if "rate_limit_for" in settings:
+        settings["rate_limit_for"] = _rate_limits(settings["rate_limit_for"], settings.get("rate_burst"))
     if "rooms" in settings:
         settings["rooms"] = tuple(settings["rooms"])
     for key in OPTIONAL_TIMES:

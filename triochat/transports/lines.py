@@ -102,7 +102,7 @@ async def _login(runtime: Runtime, conn: Connection, reader: _LineReader) -> boo
 def _claim_identity(runtime: Runtime, conn: Connection, identity: str) -> bool:
     """Log in under the name an auth hook decided; ``False`` if it is taken."""
     conn.outbox.push(encode_line(banner(runtime)))
-    if runtime.claim_name(conn, identity):
+    if runtime.claim_name(conn, identity, identity=identity):
         return True
     conn.outbox.push(encode_line(text.error(f"the name {identity} is taken")))
     return False

@@ -22,10 +22,37 @@ import trio
 
 log = logging.getLogger("triochat.transports")
 
-# accept() errors that mean "this one connection failed", not "the listener is broken".
-_PER_CONNECTION_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.ENOBUFS}
-# accept() errors that mean we are out of resources for now: back off, keep listening.
-_RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM}
+
+def _errnos(*names: str) -> frozenset[int]:
+    return frozenset(getattr(errno, name) for name in names if hasattr(errno, name))
+
+
+PER_CONNECTION_ERRNOS = _errnos(
+    "ECONNABORTED",
+    "ECONNRESET",
+    "EPROTO",
+    "ENETDOWN",
+    "ENOPROTOOPT",
+    "EHOSTDOWN",
+    "ENONET",
+    "EHOSTUNREACH",
+    "EOPNOTSUPP",
+    "ENETUNREACH",
+    "EPERM",
+    "ENOSR",
+    "ESOCKTNOSUPPORT",
+    "EPROTONOSUPPORT",
+    "ETIMEDOUT",
+)
+"""accept() errors about one pending connection (Linux passes network errors of
+the new socket on to accept()): skip that connection, keep listening."""
+
+CAPACITY_ERRNOS = _errnos("EMFILE", "ENFILE", "ENOMEM", "ENOBUFS")
+"""accept() errors that mean the process or system is out of resources for now:
+log, pause for :data:`CAPACITY_PAUSE`, keep listening."""
+
+CAPACITY_PAUSE = 0.1
+"""Seconds the accept loop waits after a :data:`CAPACITY_ERRNOS` error."""
 
 
 class SocketStream(trio.abc.HalfCloseableStream):
@@ -206,9 +233,11 @@ def bind_unix(path: str, *, backlog: int = 1024) -> socket.socket:
 async def accept_loop(listener: socket.socket, handle: Callable[[socket.socket, object], None]) -> None:
     """Accept connections on *listener* forever, passing each to *handle*.
 
-    *handle* must not block: it starts a task for the connection.  Transient
-    accept errors are logged and skipped; running out of file descriptors
-    backs off briefly instead of spinning.
+    *handle* must not block: it starts a task for the connection; an
+    :class:`OSError` from it (a failing ``setsockopt``) closes that socket
+    only.  Errors about one pending connection are skipped; running out of
+    file descriptors or memory is logged and backs off briefly instead of
+    spinning.  Any other error (the listener itself is broken) is raised.
     """
     while True:
         await trio.lowlevel.wait_readable(listener)
@@ -218,11 +247,18 @@ async def accept_loop(listener: socket.socket, handle: Callable[[socket.socket, 
             except BlockingIOError:
                 break
             except OSError as exc:
-                if exc.errno in _RESOURCE_ERRNOS:
-                    log.warning("accept failed (%s); pausing new connections for 0.1 s", exc)
-                    await trio.sleep(0.1)
+                if exc.errno in CAPACITY_ERRNOS:
+                    log.warning("accept failed (%s); pausing new connections for %g s", exc, CAPACITY_PAUSE)
+                    await trio.sleep(CAPACITY_PAUSE)
                     break
-                if exc.errno in _PER_CONNECTION_ERRNOS:
+                if exc.errno in PER_CONNECTION_ERRNOS:
+                    log.debug("accept failed for one connection (%s); going on", exc)
                     continue
                 raise
-            handle(sock, peer)
+            try:
+                handle(sock, peer)
+            except OSError as exc:
+                # Setting up the new socket failed (setsockopt on a connection
+                # already reset, say): that connection is lost, no one else.
+                log.debug("dropping a new connection from %s: %s", peer, exc)
+                sock.close()

@@ -197,7 +197,7 @@ def _claim(runtime: Runtime, conn: Connection, name: str | None, identity: str |
     problem = name_problem(name)
     if problem is not None:
         return Error("login_refused", f"invalid name: {problem}")
-    if not runtime.claim_name(conn, name):
+    if not runtime.claim_name(conn, name, identity=identity):
         return Error("name_taken", f"User {name} is already connected")
     return None
 

@@ -1,0 +1,1 @@
+"""Hostile inputs replayed against a running server on loopback."""
