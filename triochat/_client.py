@@ -36,7 +36,7 @@ from .protocol.events import (
     Welcome,
     WhoList,
 )
-from .protocol.lineparse import parse_server_line
+from .protocol.lineparse import ServerLineParser, parse_server_line
 from .protocol.lines import Line, LineDecoder, encode_line
 from .protocol.names import name_problem
 
@@ -109,6 +109,8 @@ class _LineTransport:
         self.decoder = LineDecoder(1 << 20)
         self.lines: list[str] = []
         self.me = ""
+        self.parser = ServerLineParser()
+        self.parsed: list[Event] = []
 
     async def _line(self) -> str | None:
         while not self.lines:
@@ -169,6 +171,8 @@ class _LineTransport:
             raise ConnectionLost(f"connection lost: {exc}") from None
 
     async def receive(self) -> Event | None:
+        if self.parsed:
+            return self.parsed.pop(0)
         line = await self._line()
         if line is None:
             return None
@@ -177,7 +181,17 @@ class _LineTransport:
             while self.lines:
                 help_lines.append(self.lines.pop(0))
             return HelpText(tuple(help_lines))
-        return parse_server_line(line, me=self.me)
+        return await self._event(line)
+
+    async def _event(self, line: str) -> Event | None:
+        """The event *line* starts, reading the lines that continue a multi-line message."""
+        self.parsed += self.parser.feed(line, me=self.me)
+        while not self.parsed:
+            more = await self._line()
+            if more is None:
+                return None
+            self.parsed += self.parser.feed(more, me=self.me)
+        return self.parsed.pop(0)
 
     async def aclose(self) -> None:
         await trio.aclose_forcefully(self.stream)

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import commands
 from .events import ChatMessage, Error, Event, Joined, Left, Notice, PrivateChat, Renamed
-from .jsonwire import FrameError
+from .jsonwire import FrameError, load_json, text_problem, utf8_safe
 
 PATH_PREFIX = "/ws/"
 
@@ -28,7 +28,7 @@ class Connect:
 
 
 def _dumps(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return utf8_safe(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
 
 
 def connect_response(success: bool, message: str) -> str:
@@ -40,10 +40,9 @@ def decode_client_frame(text: str | bytes) -> Connect | commands.Say | FrameErro
     """Decode a frame from a group-terminal client; ``None`` for blank content."""
     if isinstance(text, bytes):
         return FrameError("binary_frame", "binary frames are not supported; send JSON text frames")
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        return FrameError("bad_json", "the frame is not valid JSON")
+    obj = load_json(text)
+    if isinstance(obj, FrameError):
+        return obj
     if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
         return FrameError("bad_frame", "a frame must be a JSON object with a string 'type'")
     kind = obj["type"]
@@ -54,6 +53,9 @@ def decode_client_frame(text: str | bytes) -> Connect | commands.Say | FrameErro
         content = obj.get("content")
         if not isinstance(content, str):
             return FrameError("bad_content", "'content' must be a string")
+        problem = text_problem(content)
+        if problem:
+            return FrameError("bad_content", f"'content' {problem}")
         if not content.strip():
             return None
         return commands.Say(content)
