@@ -20,7 +20,6 @@ from .events import (
     Welcome,
     WhoList,
 )
-from .lines import encode_line
 
 
 def event_lines(event: Event) -> list[str]:
@@ -80,7 +79,8 @@ def event_text(event: Event) -> str:
 
 def encode_event(event: Event) -> bytes:
     """Encode *event* as one or more ``\\r\\n``-terminated lines of the line protocol."""
+    # event_lines already made every line safe: no need to check them again.
     lines = event_lines(event)
     if len(lines) == 1:
-        return encode_line(lines[0])
-    return b"".join(map(encode_line, lines))
+        return (lines[0] + "\r\n").encode("utf-8")
+    return "".join(f"{line}\r\n" for line in lines).encode("utf-8")
