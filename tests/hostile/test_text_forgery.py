@@ -141,11 +141,8 @@ async def test_forged_lines_and_controls_from_a_websocket_user(server: ChatServe
         assert LEGITIMATE.match(line), line
         assert not CONTROL.search(line), line
         assert len(line.splitlines()) == 1, line
-        for forged in FORGED:
-            if forged in line:
-                assert line.startswith(CONTINUATION) or re.match(
-                    r"\* alice |alice: |\[private\] alice: ", line
-                ), line
+        if any(forged in line for forged in FORGED):
+            assert line.startswith(CONTINUATION), line
     # Forged lines only ever appear inside a continuation line.
     for forged in FORGED:
         assert not any(line.startswith(forged) for line in lines)
