@@ -218,3 +218,35 @@ async def test_deeply_nested_json_gets_an_error_frame(server: ChatServer) -> Non
                 "room": "lobby",
                 "members": ["alice"],
             }
+
+
+async def test_control_bytes_from_a_line_user_reach_nobody(server: ChatServer) -> None:
+    """A line user's own line can carry ESC, BEL and a bare CR: others see them escaped."""
+    with trio.fail_after(20):
+        bob = RawLineUser(await trio.open_tcp_stream("127.0.0.1", server.tcp_port or 0))
+        await bob.login("bob")
+        mallory = RawLineUser(await trio.open_tcp_stream("127.0.0.1", server.tcp_port or 0))
+        await mallory.login("mallory")
+        url = f"ws://127.0.0.1:{server.ws_port}/v1"
+        async with trio_websocket.open_websocket_url(url) as carol:
+            await login_v1(carol, "carol")
+            await mallory.stream.send_all(b"hi\x1b[2J\x07\x00\xc2\x9b\rbob: fake\x7f\r\n/me \x1b]0;t\x07\n")
+            await mallory.stream.send_all(SENTINEL.encode() + b"\n")
+            frames = await v1_until(carol, "message", SENTINEL)
+            assert [f["text"] for f in frames if f["type"] == "message"] == [
+                "hi\x1b[2J\x07\x00\x9b\rbob: fake\x7f",
+                "\x1b]0;t\x07",
+                SENTINEL,
+            ]
+            await bob.until(f"mallory: {SENTINEL}\r\n".encode())
+        await bob.stream.aclose()
+        await mallory.stream.aclose()
+    lines = bytes(bob.data).decode().split("\r\n")
+    assert lines[lines.index("*** mallory has joined the chat ***") + 1 :] == [
+        "*** carol has joined the chat ***",
+        "(2 lines) mallory: hi\\x1b[2J\\x07\\x00\\x9b",
+        "  | bob: fake\\x7f",
+        "* mallory \\x1b]0;t\\x07",
+        f"mallory: {SENTINEL}",
+        "",
+    ]
