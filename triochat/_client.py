@@ -38,7 +38,7 @@ from .protocol.events import (
     Welcome,
     WhoList,
 )
-from .protocol.lineparse import parse_server_line
+from .protocol.lineparse import ServerLineParser, parse_server_line
 from .protocol.lines import Line, LineDecoder, encode_line
 from .protocol.names import name_problem
 
@@ -139,6 +139,8 @@ class _LineTransport:
         self.decoder = LineDecoder(1 << 20)
         self.lines: deque[str] = deque()
         self.me = ""
+        self.parser = ServerLineParser()
+        self.parsed: list[Event] = []
 
     async def _peek(self) -> str | None:
         """The next line without taking it; ``None`` at the end of the stream."""
@@ -188,6 +190,8 @@ class _LineTransport:
             raise ConnectionLost(f"connection lost: {exc}") from None
 
     async def receive(self) -> Event | None:
+        if self.parsed:
+            return self._take()
         line = await self._line()
         if line is None:
             return None
@@ -200,7 +204,20 @@ class _LineTransport:
                     break
                 help_lines.append(self.lines.popleft())
             return HelpText(tuple(help_lines))
-        event = parse_server_line(line, me=self.me)
+        return await self._event(line)
+
+    async def _event(self, line: str) -> Event | None:
+        """The event *line* starts, reading the lines that continue a multi-line message."""
+        self.parsed += self.parser.feed(line, me=self.me)
+        while not self.parsed:
+            more = await self._line()
+            if more is None:
+                return None
+            self.parsed += self.parser.feed(more, me=self.me)
+        return self._take()
+
+    def _take(self) -> Event:
+        event = self.parsed.pop(0)
         if isinstance(event, NameChanged):
             self.me = event.name
         return event

@@ -34,6 +34,7 @@ from .._client import (
     open_chat_client,
 )
 from ..protocol import commands, linewire
+from ..protocol import text as linetext
 from ..protocol.events import (
     ChatMessage,
     Error,
@@ -99,6 +100,7 @@ class FilterUI:
         self._eof = False
 
     def show(self, event: Event, me: str) -> None:
+        """The event as the line protocol shows it: framed, safe lines."""
         print(linewire.event_text(event), flush=True)
 
     def info(self, text: str) -> None:
@@ -177,27 +179,44 @@ class TerminalUI:
     def _time(timestamp: float | None = None) -> tuple[str, str]:
         return ("ansibrightblack", time.strftime("%H:%M ", time.localtime(timestamp)))
 
+    @staticmethod
+    def _body(style: str, content: str) -> list[tuple[str, str]]:
+        """Received *content*, safe to show: its first line, then continuation lines."""
+        first, *rest = linetext.display_lines(content)
+        fragments = [(style, first)]
+        for line in rest:
+            fragments += [("ansibrightblack", "\n" + linetext.CONTINUATION), (style, line)]
+        return fragments
+
     def show(self, event: Event, me: str) -> None:
         if isinstance(event, ChatMessage):
             colour = sender_colour(event.sender)
-            who = f"{event.sender}{' (bot)' if event.agent else ''}"
+            who = f"{linetext.printable(event.sender)}{' (bot)' if event.agent else ''}"
             if event.action:
-                self._print([self._time(event.timestamp), (colour, f"* {who} "), ("", event.content)])
+                self._print(
+                    [self._time(event.timestamp), (colour, f"* {who} "), *self._body("", event.content)]
+                )
             else:
                 self._print(
-                    [self._time(event.timestamp), (f"bold {colour}", who), ("", f": {event.content}")]
+                    [
+                        self._time(event.timestamp),
+                        (f"bold {colour}", who),
+                        ("", ": "),
+                        *self._body("", event.content),
+                    ]
                 )
         elif isinstance(event, PrivateChat):
             if event.outgoing:
-                label = f"[private to {event.target}] "
-                self._print([self._time(), ("ansimagenta bold", label), ("ansimagenta", event.content)])
+                label = f"[private to {linetext.printable(event.target)}] "
             else:
-                label = f"[private] {event.sender}: "
-                self._print([self._time(), ("ansimagenta bold", label), ("ansimagenta", event.content)])
+                label = f"[private] {linetext.printable(event.sender)}: "
+            self._print(
+                [self._time(), ("ansimagenta bold", label), *self._body("ansimagenta", event.content)]
+            )
         elif isinstance(event, Error):
-            self._print([self._time(), ("ansired", f"error: {event.text}")])
+            self._print([self._time(), ("ansired", linetext.error(event.text))])
         elif isinstance(event, HelpText):
-            self._print([("ansibrightblack", "\n".join(event.lines))])
+            self._print([("ansibrightblack", "\n".join(map(linetext.printable, event.lines)))])
         else:
             self._print([self._time(), ("ansibrightblack", linewire.event_text(event))])
 

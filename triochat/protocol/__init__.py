@@ -1,5 +1,8 @@
 """The sans-I/O chat protocol: names, line framing, commands and text rendering.
 
+:func:`printable` and :func:`display_lines` are the one place that decides
+how received text may be shown on a terminal (see :mod:`.text`).
+
 Nothing in this package performs I/O or imports trio; it turns bytes into
 events and events into bytes, with explicit size limits, and is tested on its
 own.  The transports in :mod:`triochat.transports` drive it.
@@ -41,6 +44,12 @@ from .commands import (
 from .commands import (
     parse_command as parse_command,
 )
+from .lineparse import (
+    ServerLineParser as ServerLineParser,
+)
+from .lineparse import (
+    parse_server_line as parse_server_line,
+)
 from .lines import (
     InvalidUtf8 as InvalidUtf8,
 )
@@ -65,8 +74,18 @@ from .names import (
 from .names import (
     name_problem as name_problem,
 )
+from .text import (
+    CONTINUATION as CONTINUATION,
+)
+from .text import (
+    display_lines as display_lines,
+)
+from .text import (
+    printable as printable,
+)
 
 __all__ = [
+    "CONTINUATION",
     "MAX_NAME_LENGTH",
     "Action",
     "Command",
@@ -83,8 +102,12 @@ __all__ = [
     "PrivateMessage",
     "Quit",
     "Say",
+    "ServerLineParser",
     "Who",
+    "display_lines",
     "encode_line",
     "name_problem",
     "parse_command",
+    "parse_server_line",
+    "printable",
 ]

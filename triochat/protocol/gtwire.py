@@ -33,7 +33,7 @@ from .events import (
     RoomList,
     WhoList,
 )
-from .jsonwire import FrameError
+from .jsonwire import FrameError, load_json, text_problem, utf8_safe
 
 PATH_PREFIX = "/ws/"
 
@@ -54,7 +54,7 @@ class Connect:
 
 
 def _dumps(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return utf8_safe(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
 
 
 def connect_response(success: bool, message: str) -> str:
@@ -70,10 +70,9 @@ def decode_client_frame(text: str | bytes) -> Connect | commands.Command | Frame
     """
     if isinstance(text, bytes):
         return FrameError("binary_frame", "binary frames are not supported; send JSON text frames")
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        return FrameError("bad_json", "the frame is not valid JSON")
+    obj = load_json(text)
+    if isinstance(obj, FrameError):
+        return obj
     if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
         return FrameError("bad_frame", "a frame must be a JSON object with a string 'type'")
     kind = obj["type"]
@@ -84,6 +83,11 @@ def decode_client_frame(text: str | bytes) -> Connect | commands.Command | Frame
         content = obj.get("content")
         if not isinstance(content, str):
             return FrameError("bad_content", "'content' must be a string")
+        problem = text_problem(content)
+        if problem:
+            return FrameError("bad_content", f"'content' {problem}")
+        if not content.strip():
+            return None
         command = commands.parse_command(content)
         if isinstance(command, commands.CommandError):
             return FrameError("bad_command", command.message)

@@ -8,6 +8,7 @@ one definition; see ``docs/protocol.md`` for the frames with examples.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,17 +55,45 @@ class FrameError:
 ClientFrame = Login | commands.Command
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def utf8_safe(text: str) -> str:
+    """JSON *text* that can be encoded as UTF-8.
+
+    A lone surrogate (which ``\\ud800`` in received JSON can produce) cannot
+    be encoded as UTF-8; inside a JSON string it is written as its ``\\u``
+    escape instead, which decodes to the same string.
+    """
+    if _SURROGATE.search(text) is None:
+        return text
+    return _SURROGATE.sub(_escape_surrogate, text)
+
+
 def _dumps(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return utf8_safe(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+
+
+def load_json(text: str) -> Any | FrameError:
+    """Parse JSON *text*; a :class:`FrameError` instead of any exception."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return FrameError("bad_json", "the frame is not valid JSON")
+    except RecursionError:
+        return FrameError("bad_json", "the frame is nested too deeply")
 
 
 def _load_object(text: str | bytes) -> dict[str, Any] | FrameError:
     if isinstance(text, bytes):
         return FrameError("binary_frame", "binary frames are not supported; send JSON text frames")
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        return FrameError("bad_json", "the frame is not valid JSON")
+    obj = load_json(text)
+    if isinstance(obj, FrameError):
+        return obj
     if not isinstance(obj, dict):
         return FrameError("bad_frame", "a frame must be a JSON object")
     if not isinstance(obj.get("type"), str):
@@ -72,10 +101,20 @@ def _load_object(text: str | bytes) -> dict[str, Any] | FrameError:
     return obj
 
 
+def text_problem(value: str) -> str | None:
+    """Why *value*, a string from received JSON, is not text, or ``None``."""
+    if _SURROGATE.search(value) is not None:
+        return "is not valid Unicode text (it has a lone surrogate)"
+    return None
+
+
 def _text_field(obj: dict[str, Any], key: str) -> str | FrameError:
     value = obj.get(key)
     if not isinstance(value, str):
         return FrameError("bad_field", f"'{obj['type']}' needs a string '{key}'")
+    problem = text_problem(value)
+    if problem:
+        return FrameError("bad_field", f"'{obj['type']}' '{key}' {problem}")
     return value
 
 
@@ -102,6 +141,10 @@ def decode_client_frame(text: str | bytes) -> ClientFrame | FrameError | None:
             return FrameError("bad_field", "'login' needs a string 'name'")
         if token is not None and not isinstance(token, str):
             return FrameError("bad_field", "'login' 'token' must be a string")
+        for key, given in (("name", name), ("token", token)):
+            problem = text_problem(given) if isinstance(given, str) else None
+            if problem:
+                return FrameError("bad_field", f"'login' '{key}' {problem}")
         return Login(name, token)
     if kind in ("say", "action"):
         content = _text_field(obj, "text")
@@ -233,10 +276,11 @@ def encode_event(event: Event) -> str:
     """Encode a server event as a JSON text.
 
     Chat messages, the hot path of a busy server, are formatted directly;
-    the result is the same text the generic path would give.
+    the result is the same text the generic path would give.  The text can
+    always be encoded as UTF-8 (see :func:`utf8_safe`).
     """
     if type(event) is ChatMessage:
-        return (
+        return utf8_safe(
             f'{{"type":"message","id":{event.id},"ts":{event.timestamp!r},'
             f'"room":{_quote(event.room)},"from":{_quote(event.sender)},'
             f'"text":{_quote(event.content)},"agent":{_BOOL[event.agent]},'
@@ -252,7 +296,7 @@ def decode_event(text: str | bytes) -> Event | FrameError:
         return obj
     try:
         return _event_from(obj)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         return FrameError("bad_frame", f"malformed '{obj['type']}' frame: {exc}")
 
 

@@ -6,6 +6,13 @@ can receive.  Fields a line does not carry (a chat message's id, timestamp
 and room) are left for the caller to fill in.  Names never contain spaces,
 ``:``, ``*`` or ``[``, and the names ``error`` and ``server`` are reserved,
 so the forms cannot be confused.
+
+A message that spans lines arrives as a head line ``(N lines) alice: first``
+and N - 1 continuation lines that start with
+:data:`~triochat.protocol.text.CONTINUATION`; :class:`ServerLineParser` puts
+them back together into one event whose text has ``\\n`` between its lines.
+Characters the server escaped (controls, see :mod:`triochat.protocol.text`)
+stay escaped.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from .events import (
     Welcome,
     WhoList,
 )
+from .text import CONTINUATION
 
 _N = r"[A-Za-z0-9_.\-]+"
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
@@ -36,11 +44,11 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"\*\*\* ({_N}) has joined #({_N}) \*\*\*"), "joined_room"),
     (re.compile(rf"\*\*\* ({_N}) has left #({_N}) \*\*\*"), "left_room"),
     (re.compile(rf"\*\*\* ({_N}) is now known as ({_N}) \*\*\*"), "renamed"),
-    (re.compile(rf"\*\*\* you are in #({_N}) with \d+: (.*) \*\*\*"), "room"),
-    (re.compile(rf"\*\*\* \d+ in #({_N}): (.*) \*\*\*"), "who"),
+    (re.compile(rf"\*\*\* you are in #({_N}) with [0-9]+: (.*) \*\*\*"), "room"),
+    (re.compile(rf"\*\*\* [0-9]+ in #({_N}): (.*) \*\*\*"), "who"),
     (re.compile(r"\*\*\* rooms: (.*) \*\*\*"), "rooms"),
     (re.compile(rf"\*\*\* you are now known as ({_N}) \*\*\*"), "nick"),
-    (re.compile(r"\*\*\* (.*) \*\*\*"), "notice"),
+    (re.compile(r"\*\*\* (.*) \*\*\*", re.S), "notice"),
     (re.compile(rf"Welcome ({_N})\. Send QUIT or /quit to disconnect\."), "welcome"),
     (re.compile(rf"Goodbye ({_N})\."), "goodbye"),
     (re.compile(rf"\[private to ({_N})\] (.*)", re.S), "private_out"),
@@ -80,7 +88,7 @@ def parse_server_line(line: str, *, me: str = "") -> Event:
         if kind == "who":
             return WhoList(g[0], _names(g[1]))
         if kind == "rooms":
-            pairs = re.findall(rf"#({_N}) \((\d+)\)", g[0])
+            pairs = re.findall(rf"#({_N}) \(([0-9]{{1,18}})\)", g[0])
             return RoomList(tuple((room, int(count)) for room, count in pairs))
         if kind == "nick":
             return NameChanged(g[0])
@@ -101,3 +109,61 @@ def parse_server_line(line: str, *, me: str = "") -> Event:
             return ChatMessage(0, 0.0, g[0], "", g[1], action=True)
         return ChatMessage(0, 0.0, g[0], "", g[1])
     return Notice(line, code="text")
+
+
+MAX_PENDING_CHARS = 4 << 20
+"""The most text :class:`ServerLineParser` holds for one unfinished message."""
+
+_HEAD = re.compile(r"\(([1-9][0-9]{0,8}) lines\) (.*)", re.S)
+_BARE_CONTINUATION = CONTINUATION.rstrip()
+
+
+class ServerLineParser:
+    """Turns the lines a server sends into events, joining continuation lines.
+
+    Feed it each received line (without its line end) with :meth:`feed`; it
+    returns the events the line completes: none while a multi-line message
+    is still arriving, one usually, two when a line that does not continue
+    an unfinished message arrives (the unfinished one is given as it is).
+    It never raises, and holds at most :data:`MAX_PENDING_CHARS` of text.
+    """
+
+    __slots__ = ("_expected", "_held", "_me", "_parts", "max_pending_chars")
+
+    def __init__(self, max_pending_chars: int = MAX_PENDING_CHARS) -> None:
+        self.max_pending_chars = max_pending_chars
+        self._parts: list[str] = []
+        self._expected = 0
+        self._held = 0
+        self._me = ""
+
+    @property
+    def pending(self) -> bool:
+        """True while a multi-line message is incomplete."""
+        return self._expected > 0
+
+    def feed(self, line: str, *, me: str = "") -> list[Event]:
+        """The events *line* completes; *me* is the reader's own name."""
+        if self._expected:
+            if line.startswith(CONTINUATION) or line == _BARE_CONTINUATION:
+                part = line[len(CONTINUATION) :]
+                self._parts.append(part)
+                self._held += len(part)
+                if len(self._parts) >= self._expected or self._held > self.max_pending_chars:
+                    return [self._finish()]
+                return []
+            return [self._finish(), *self.feed(line, me=me)]
+        head = _HEAD.fullmatch(line)
+        if head is not None and int(head[1]) > 1:
+            self._expected = int(head[1])
+            self._parts = [head[2]]
+            self._held = len(head[2])
+            self._me = me
+            return []
+        return [parse_server_line(line, me=me)]
+
+    def _finish(self) -> Event:
+        text = "\n".join(self._parts)
+        self._parts = []
+        self._expected = self._held = 0
+        return parse_server_line(text, me=self._me)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .text import printable
+
 DEFAULT_MAX_LINE_BYTES = 4096
 
 
@@ -100,5 +102,10 @@ class LineDecoder:
 
 
 def encode_line(text: str) -> bytes:
-    """Encode one outgoing line, terminated by ``\\r\\n``."""
-    return (text + "\r\n").encode("utf-8")
+    """Encode one outgoing line, terminated by ``\\r\\n``.
+
+    The line is made safe first (:func:`triochat.protocol.text.printable`):
+    line breaks and control characters in *text* are escaped, so the result
+    is always exactly one line that a terminal shows as it reads.
+    """
+    return (printable(text) + "\r\n").encode("utf-8")

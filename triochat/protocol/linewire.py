@@ -1,4 +1,4 @@
-"""The TCP line transport's wire format: events as ``\\r\\n``-terminated text."""
+"""The TCP line transport's wire format: events as ``\\r\\n``-terminated text lines."""
 
 from __future__ import annotations
 
@@ -20,11 +20,15 @@ from .events import (
     Welcome,
     WhoList,
 )
-from .lines import encode_line
 
 
-def event_text(event: Event) -> str:
-    """The text of *event* as a line-protocol user reads it (no line end)."""
+def event_lines(event: Event) -> list[str]:
+    """The lines *event* is shown as to a line-protocol user (no line ends).
+
+    This is the one place that builds what line users read: every line is
+    framed by the server and safe to show (see :mod:`triochat.protocol.text`);
+    a message that spans lines becomes a head line and continuation lines.
+    """
     if isinstance(event, ChatMessage):
         if event.action:
             return text.action(event.sender, event.content)
@@ -33,6 +37,12 @@ def event_text(event: Event) -> str:
         if event.outgoing:
             return text.private_out(event.target, event.content)
         return text.private_in(event.sender, event.content)
+    if isinstance(event, HelpText):
+        return [text.printable(line) for line in event.lines]
+    return [_single_line(event)]
+
+
+def _single_line(event: Event) -> str:
     if isinstance(event, Joined):
         if event.login:
             return text.joined_chat(event.name)
@@ -59,11 +69,18 @@ def event_text(event: Event) -> str:
         return text.notice(event.text)
     if isinstance(event, Error):
         return text.error(event.text)
-    if isinstance(event, HelpText):
-        return "\r\n".join(event.lines)
     raise TypeError(f"not an event: {event!r}")
 
 
+def event_text(event: Event) -> str:
+    """The text of *event* as a line-protocol user reads it, lines joined by ``\\n``."""
+    return "\n".join(event_lines(event))
+
+
 def encode_event(event: Event) -> bytes:
-    """Encode *event* as one or more lines of the line protocol."""
-    return encode_line(event_text(event))
+    """Encode *event* as one or more ``\\r\\n``-terminated lines of the line protocol."""
+    # event_lines already made every line safe: no need to check them again.
+    lines = event_lines(event)
+    if len(lines) == 1:
+        return (lines[0] + "\r\n").encode("utf-8")
+    return "".join(f"{line}\r\n" for line in lines).encode("utf-8")

@@ -26,9 +26,15 @@ RECEIVE_SIZE = 16384
 
 
 class _LineReader:
-    """Lines from a stream; framing errors are answered as they are found."""
+    """Lines from a stream; framing errors are answered as they are found.
 
-    __slots__ = ("_conn", "_decoder", "_pending", "_runtime", "_stream", "logged_in")
+    The events of one read are taken in order by position (linear in their
+    number), and every call of :meth:`next` is a checkpoint, even when its
+    line was already received: a read of thousands of blank lines cannot
+    hold the event loop.
+    """
+
+    __slots__ = ("_conn", "_decoder", "_next", "_pending", "_runtime", "_stream", "logged_in")
 
     def __init__(self, stream: trio.abc.ReceiveStream, conn: Connection, runtime: Runtime) -> None:
         self._stream = stream
@@ -36,14 +42,19 @@ class _LineReader:
         self._runtime = runtime
         self._decoder = LineDecoder(runtime.config.max_line_bytes)
         self._pending: list[LineEvent] = []
+        self._next = 0
         self.logged_in = False
 
     async def next(self) -> str | None:
         """The next line, or ``None`` when the peer closed or reset."""
+        received = False
         while True:
-            while self._pending:
-                event = self._pending.pop(0)
+            while self._next < len(self._pending):
+                event = self._pending[self._next]
+                self._next += 1
                 if isinstance(event, Line):
+                    if not received:
+                        await trio.lowlevel.checkpoint()
                     return event.text
                 if isinstance(event, LineTooLong):
                     await self._error("line_too_long", f"line longer than {event.limit} bytes; discarded")
@@ -57,12 +68,15 @@ class _LineReader:
                 return None
             if not data:
                 return None
+            received = True
             self._pending = self._decoder.feed(data)
+            self._next = 0
 
     async def _error(self, code: str, message: str) -> None:
         if self.logged_in:
             await self._runtime.request(self._conn, Reply(Error(code, message)))
         else:
+            await trio.lowlevel.checkpoint()
             self._conn.outbox.push(encode_line(text.error(message)))
 
 
