@@ -18,7 +18,7 @@ async def test_group_terminal_client_sees_private_messages_and_who(chat_server: 
             assert await gt.line() == "server|True|*** 2 in #lobby: gt_user, nc_user ***"
             assert await nc.receive() == "*** gt_user has joined the chat ***"
             await nc.send("/msg gt_user secret")
-            assert await gt.line() == "nc_user|False|[private] secret"
+            assert await gt.line() == "nc_user (private)|False|secret"
             await nc.send("exit")
             assert await gt.line() == "nc_user|False|exit"
         # The /who never reached the room as chat text.

@@ -8,6 +8,7 @@ import trio
 from triochat import ChatServer
 from triochat.protocol import commands, gtwire, jsonwire
 from triochat.protocol.events import Error, HelpText, PrivateChat, WhoList
+from triochat.protocol.names import name_problem
 from triochat.testing import connect, open_websocket
 
 
@@ -52,11 +53,13 @@ def test_answers_are_chat_messages_from_the_server() -> None:
     incoming = _obj(PrivateChat("alice", "bob", "psst"))
     assert (incoming["type"], incoming["sender"], incoming["content"]) == (
         "chat_message",
-        "alice",
-        "[private] psst",
+        "alice (private)",
+        "psst",
     )
     outgoing = _obj(PrivateChat("bob", "alice", "hi", outgoing=True))
-    assert (outgoing["sender"], outgoing["content"]) == ("bob", "[private to alice] hi")
+    assert (outgoing["sender"], outgoing["content"]) == ("bob (private to alice)", "hi")
+    # The mark is in the sender, which no user can spell: public chat cannot forge it.
+    assert name_problem("alice (private)") is not None
 
 
 async def _recv(ws: Any) -> dict[str, Any]:
@@ -86,14 +89,14 @@ async def test_gt_user_gets_private_messages_and_answers(chat_server: ChatServer
         await nc.send("/msg gt secret")
         assert await nc.receive() == "[private to gt] secret"
         got = await _recv_chat(gt)
-        assert (got["sender"], got["content"]) == ("nc", "[private] secret")
+        assert (got["sender"], got["content"]) == ("nc (private)", "secret")
 
         await gt.send_message(chat_frame("/who"))
         who = await _recv_chat(gt)
         assert who["sender"] == "server" and "2 in #lobby: gt, nc" in who["content"]
         await gt.send_message(chat_frame("/msg nc hi back"))
         echo = await _recv_chat(gt)
-        assert (echo["sender"], echo["content"]) == ("gt", "[private to nc] hi back")
+        assert (echo["sender"], echo["content"]) == ("gt (private to nc)", "hi back")
         assert await nc.receive() == "[private] gt: hi back"
         await gt.send_message(chat_frame("/rooms"))
         assert "#lobby (2)" in (await _recv_chat(gt))["content"]

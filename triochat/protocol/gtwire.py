@@ -4,7 +4,7 @@ Its client connects to ``/ws/{username}``, sends ``{"type": "connect",
 "username": NAME}``, then ``{"type": "chat_message", "content": TEXT}``
 frames; it shows ``chat_message`` frames and ignores every other type.  So
 what its user must see goes out as ``chat_message``: private messages (their
-content marked ``[private]``) and the answers to slash commands (``/who``,
+sender marked ``bob (private)``) and the answers to slash commands (``/who``,
 ``/msg``, ``/me``, ``/rooms``, ``/nick``, ``/help``), sent by ``server``.  Its
 client has one room view, so ``/join`` is refused on this endpoint.  Joins,
 leaves and renames go out as typed frames that richer clients can use, and so
@@ -116,13 +116,14 @@ def event_text(event: Event) -> str | None:
             obj["action"] = True
         return _dumps(obj)
     if isinstance(event, PrivateChat):
-        # Shown as chat, marked in the content: the client shows nothing else.
-        mark = f"[private to {event.target}]" if event.outgoing else "[private]"
+        # Shown as chat (the client shows nothing else), marked in the sender:
+        # no user can send public chat as "bob (private)", names have no spaces.
+        mark = f"private to {event.target}" if event.outgoing else "private"
         return _dumps(
             {
                 "type": "chat_message",
-                "content": f"{mark} {event.content}",
-                "sender": event.sender,
+                "content": event.content,
+                "sender": f"{event.sender} ({mark})",
                 "agent": event.agent,
                 "private": True,
                 "target": event.target,
