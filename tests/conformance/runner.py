@@ -160,6 +160,11 @@ def _run_wstest(wstest: Path, spec_path: Path, workdir: Path, timeout: float) ->
             running = _RUNNING_CASE.findall(log.read_text(errors="replace"))
             last = f"; it was running case {running[-1]}" if running else ""
             return [f"the fuzzing client timed out after {timeout:g} s{last} (log: {log})"]
+        except BaseException:
+            # Interrupted (Ctrl-C): its own session does not get the terminal's SIGINT.
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
     if status != 0:
         return [f"the fuzzing client exited with status {status}; log {log}:\n{_tail(log)}"]
     return []

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,6 +49,29 @@ def _run(
         pytest.fail(f"the Autobahn|Testsuite cannot be installed: {exc}", pytrace=False)
     except runner.ServerError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.mark.conformance
+@pytest.mark.timeout(900)
+def test_install_is_idempotent_and_wstest_runs() -> None:
+    """A second install is a stamp check, and the installed wstest runs under Python 2.7."""
+    try:
+        wstest = install.ensure_installed()
+        started = time.monotonic()
+        assert install.ensure_installed() == wstest
+    except install.InstallError as exc:
+        pytest.fail(f"the Autobahn|Testsuite cannot be installed: {exc}", pytrace=False)
+    assert time.monotonic() - started < 5
+    version = subprocess.run(
+        [str(wstest), "--autobahnversion"],
+        capture_output=True,
+        text=True,
+        env=install.py2_env(),
+        timeout=60,
+        check=False,
+    )
+    assert version.returncode == 0, version.stderr
+    assert "0.8.2" in version.stdout + version.stderr
 
 
 @pytest.mark.conformance
