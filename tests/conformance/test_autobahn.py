@@ -34,6 +34,14 @@ def _server_cmd() -> Sequence[str]:
     return shlex.split(override) if override else runner.DEFAULT_SERVER_CMD
 
 
+def _installed() -> Path:
+    try:
+        return install.ensure_installed()
+    except install.InstallError as exc:
+        problem = f"the Autobahn|Testsuite cannot be installed: {exc}"
+    pytest.fail(problem, pytrace=False)
+
+
 def _run(
     cases: Sequence[str], compression: bool, server_cmd: Sequence[str], report_dir: Path
 ) -> runner.Outcome:
@@ -46,21 +54,19 @@ def _run(
             timeout=600,
         )
     except install.InstallError as exc:
-        pytest.fail(f"the Autobahn|Testsuite cannot be installed: {exc}", pytrace=False)
+        problem = f"the Autobahn|Testsuite cannot be installed: {exc}"
     except runner.ServerError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    pytest.fail(problem, pytrace=False)
 
 
 @pytest.mark.conformance
 @pytest.mark.timeout(900)
 def test_install_is_idempotent_and_wstest_runs() -> None:
     """A second install is a stamp check, and the installed wstest runs under Python 2.7."""
-    try:
-        wstest = install.ensure_installed()
-        started = time.monotonic()
-        assert install.ensure_installed() == wstest
-    except install.InstallError as exc:
-        pytest.fail(f"the Autobahn|Testsuite cannot be installed: {exc}", pytrace=False)
+    wstest = _installed()
+    started = time.monotonic()
+    assert _installed() == wstest
     assert time.monotonic() - started < 5
     version = subprocess.run(
         [str(wstest), "--autobahnversion"],
