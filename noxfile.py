@@ -1,4 +1,4 @@
-"""Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``."""
+"""Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s autobahn``."""
 
 import nox
 
@@ -33,3 +33,10 @@ def bench(session: nox.Session) -> None:
     """The benchmark harness: triochat against its peers (``nox -s bench -- --quick``)."""
     session.install("-e", ".[bench]")
     session.run("python", "-m", "benchmarks.run", *session.posargs)
+
+
+@nox.session
+def autobahn(session: nox.Session) -> None:
+    """The Autobahn|Testsuite, every section with compression (``nox -s autobahn -- --help`` for options)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "tests.conformance", *session.posargs)
