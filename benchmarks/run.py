@@ -68,6 +68,10 @@ TRIOCHAT = (
     # cost N^2/2 join deliveries before a run starts.  See docs/benchmarks.md.
     "--presence-limit",
     "100",
+    # The peers have no flood control; the load generator's senders go far
+    # beyond the default 10 messages/s per user on purpose.
+    "--rate-limit",
+    "off",
 )
 SUBJECTS = {
     s.name: s
