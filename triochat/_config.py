@@ -69,6 +69,8 @@ class ServerConfig:
     """Decides, before the handshake, who may connect (see :mod:`triochat.auth`)."""
     ssl_context: ssl.SSLContext | None = field(default=None, compare=False)
     """Serve TLS (``wss://`` and TLS-wrapped TCP) with this server-side context."""
+    compression: bool = True
+    """Accept WebSocket clients' permessage-deflate offers (RFC 7692)."""
 
     def __post_init__(self) -> None:
         for name in (

@@ -171,6 +171,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-tcp", action="store_true", default=None, help="no line-protocol listener")
     parser.add_argument("--no-websocket", action="store_true", default=None, help="no WebSocket TCP listener")
     parser.add_argument(
+        "--no-compression",
+        action="store_true",
+        default=None,
+        help="decline WebSocket permessage-deflate offers",
+    )
+    parser.add_argument(
         "--echo", action="store_true", default=None, help="line users get their own messages back"
     )
     parser.add_argument(
@@ -294,6 +300,8 @@ def build_server(settings: dict[str, Any]) -> ChatServer:
         settings["tcp_port"] = None
     if settings.pop("no_websocket", False):
         settings["websocket"] = False
+    if settings.pop("no_compression", False):
+        settings["compression"] = False
     settings["ssl_context"] = _tls_context(settings.pop("certfile", None), settings.pop("keyfile", None))
     settings["auth"] = _auth_hook(settings)
     if "rooms" in settings:
