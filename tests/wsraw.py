@@ -193,7 +193,7 @@ class RawClient:
 
         Returns the data frames before the close, and the close frame.
         """
-        before = []
+        before: list[Frame] = []
         while True:
             got = await self.read_frame()
             assert got is not None, f"end of file without a close frame, after {before}"
