@@ -24,10 +24,10 @@ from ..protocol import commands, gtwire, jsonwire
 from ..protocol.events import Error, Event, HelpText, Welcome
 from ..protocol.names import name_problem
 from ..protocol.wsframe import text_frame
-from .wsconn import CLOSE_TIMEOUT, RECEIVE_SIZE, WebSocketLink
+from .wsconn import WebSocketLink
 from .wswire import gt_wire, v1_wire, wire_for
 
-__all__ = ["CLOSE_TIMEOUT", "RECEIVE_SIZE", "connection_info", "gt_wire", "run_ws_session", "v1_wire"]
+__all__ = ["connection_info", "gt_wire", "run_ws_session", "v1_wire"]
 
 
 def _silent(event: Event) -> bytes:
