@@ -95,3 +95,12 @@ async def test_violation_over_loopback_never_resets() -> None:
         await client.send(frame(0x3, b"x") + text(SAY) * 20)
         _, closing = await client.expect_close(1002)
         assert struct.unpack("!H", closing.payload[:2]) == (1002,)
+
+
+async def test_compressed_bytes_are_bounded_even_when_they_expand_to_nothing() -> None:
+    async with open_test_server(max_message_bytes=LIMIT) as server, RawClient.attach(server) as client:
+        await client.login("alice", extensions="permessage-deflate")
+        # Empty stored blocks: endless input that inflates to no output at all.
+        empty_blocks = b"\x00\x00\x00\xff\xff" * 1000
+        await client.send(text(empty_blocks, rsv=4, fin=False))
+        await client.expect_close(1009)

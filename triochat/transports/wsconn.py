@@ -100,6 +100,8 @@ class WebSocketLink:
             self.conn.last_seen = trio.current_time()  # any bytes answer a keepalive ping
         else:
             self.eof = True
+            if self.opened and not self.close_received and not self.close_sent:
+                log.info("%s ended the connection without a close frame (1006)", self.conn.peer)
         return bytes(data)
 
     async def receive_request(self) -> Request | None:

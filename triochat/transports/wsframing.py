@@ -63,11 +63,12 @@ class Framing(Extension):
             if rsv.rsv1 and self.params is not None:
                 self._inflater = Inflater(self.limit)
                 claimed = _RSV1
-        if self._inflater is None:
-            self._size += payload_length
-            if self._size > self.limit:
-                self.too_big = True
-                return CloseReason.MESSAGE_TOO_BIG
+        # Compressed bytes are bounded too (the inflater bounds what they expand
+        # to): generously, as incompressible data grows a little when deflated.
+        self._size += payload_length
+        if self._size > (self.limit if self._inflater is None else 2 * self.limit + 1024):
+            self.too_big = True
+            return CloseReason.MESSAGE_TOO_BIG
         return claimed
 
     def frame_inbound_payload_data(
