@@ -19,6 +19,7 @@ from collections import deque
 
 import trio
 from wsproto import ConnectionType, WSConnection
+from wsproto.connection import Connection as FrameConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
     AcceptConnection,
@@ -64,7 +65,8 @@ class WebSocketLink:
         self.conn = conn
         self.stream = stream
         self.framing = Framing(max_message_bytes, compression=compression)
-        self._ws = WSConnection(ConnectionType.SERVER)
+        self._ws: WSConnection | FrameConnection = WSConnection(ConnectionType.SERVER)
+        """The handshake and frames; after the 101, only wsproto's frame-level connection."""
         self._after_head = b""
         self._messages: deque[str | bytes] = deque()
         self._parts: list[str | bytes] = []
@@ -185,7 +187,14 @@ class WebSocketLink:
         """Send the 101 response; frames flow from now on."""
         # Always there, for its limits; it answers an offer only if compression is on.
         extensions: list[Extension] = [self.framing]
-        self.conn.outbox.push(self._ws.send(AcceptConnection(subprotocol=subprotocol, extensions=extensions)))
+        handshake = self._ws
+        assert isinstance(handshake, WSConnection)
+        self.conn.outbox.push(
+            handshake.send(AcceptConnection(subprotocol=subprotocol, extensions=extensions))
+        )
+        assert handshake.connection is not None
+        self._ws = handshake.connection  # the HTTP machinery is no longer needed: about 3 KB less
+        self.head = b""
         self.answered = self.opened = True
         if self._after_head:
             # Frames sent right behind the request (allowed to fail: the peer jumped ahead).
