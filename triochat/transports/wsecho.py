@@ -55,8 +55,11 @@ async def echo_session(runtime: Runtime, conn: Connection, stream: trio.abc.Stre
                 conn.outbox.push(message_frame(OP_TEXT, message.encode("utf-8"), bits))
             else:
                 conn.outbox.push(message_frame(OP_BINARY, message, bits))
+    except trio.Cancelled:
+        link.start_closing(1001, "going away")
+        raise
     finally:
-        link.start_closing(1001 if conn.leave_reason else 1000, "")
+        link.start_closing(1000, "")
         with trio.CancelScope(shield=True):
             await link.finish()
 
