@@ -8,6 +8,7 @@ import trio
 import trio.testing
 from websockets.sync.client import connect as sync_connect
 
+from triochat.cli import build_parser, serve
 from triochat.protocol import wsdeflate
 from triochat.protocol.wsdeflate import Inflater, MessageTooBig, accept_offer
 from triochat.testing import connect, open_test_server
@@ -189,3 +190,12 @@ async def test_first_acceptable_offer_wins_and_its_window_is_used() -> None:
             assert got.rsv1
             data = zlib.decompressobj(-9).decompress(got.payload + b"\x00\x00\xff\xff")
             assert json.loads(data)["text"] == LONG * 3
+
+
+def test_no_compression_flag_turns_compression_off() -> None:
+    def server(*argv: str) -> bool:
+        args = build_parser().parse_args(["serve", *argv])
+        return serve.build_server(serve.settings_from(args)).config.compression
+
+    assert server() is True
+    assert server("--no-compression") is False
