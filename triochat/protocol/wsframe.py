@@ -43,11 +43,6 @@ def text_frame(payload: bytes) -> bytes:
     return frame(OP_TEXT, payload)
 
 
-def binary_frame(payload: bytes) -> bytes:
-    """A complete, unfragmented binary frame carrying *payload*."""
-    return frame(OP_BINARY, payload)
-
-
 def close_frame(code: int | None, reason: str = "") -> bytes:
     """A close frame with *code* and *reason* (cut to fit a control frame).
 
