@@ -159,7 +159,10 @@ async def test_one_compression_per_message_and_wire_format(monkeypatch: pytest.M
             "permessage-deflate; client_max_window_bits=9",
             "server_no_context_takeover; client_no_context_takeover",
         ),
-        ("permessage-deflate; server_max_window_bits=8", None),
+        (
+            "permessage-deflate; server_max_window_bits=8",
+            "server_no_context_takeover; client_no_context_takeover; server_max_window_bits=8",
+        ),
         ("permessage-deflate; server_max_window_bits", None),
         ("permessage-deflate; server_max_window_bits=16", None),
         ("permessage-deflate; client_max_window_bits=7", None),
@@ -180,7 +183,7 @@ async def test_first_acceptable_offer_wins_and_its_window_is_used() -> None:
         async with RawClient.attach(server) as client:
             await client.login(
                 "alice",
-                extensions="permessage-deflate; server_max_window_bits=8, "
+                extensions="permessage-deflate; server_max_window_bits=x, "
                 "permessage-deflate; server_max_window_bits=9, permessage-deflate",
             )
             assert client.response.lower().count(b"permessage-deflate") == 1
@@ -199,3 +202,14 @@ def test_no_compression_flag_turns_compression_off() -> None:
 
     assert server() is True
     assert server("--no-compression") is False
+
+
+async def test_a_window_of_8_bits_is_accepted_and_messages_go_uncompressed() -> None:
+    async with open_test_server() as server:
+        line = await connect(server, "liner")
+        async with RawClient.attach(server) as client:
+            await client.login("alice", extensions="permessage-deflate; server_max_window_bits=8")
+            assert b"server_max_window_bits=8" in client.response
+            await line.send(LONG * 3)
+            got = await _next_message(client)
+            assert not got.rsv1 and got.json()["text"] == LONG * 3

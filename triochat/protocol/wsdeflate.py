@@ -46,7 +46,18 @@ class DeflateParams:
     """What was agreed for one connection."""
 
     server_max_window_bits: int = 15
-    """The window the server compresses with (9 to 15)."""
+    """The largest window the server may compress with (8 to 15)."""
+
+    @property
+    def compression_window(self) -> int | None:
+        """The window bits to compress with; ``None``: send uncompressed.
+
+        zlib cannot compress with a 256-byte window, so a client that allows
+        no more (``server_max_window_bits=8``) gets uncompressed messages,
+        which RFC 7692 permits.
+        """
+        bits = self.server_max_window_bits
+        return bits if bits >= 9 else None
 
 
 def _parse_offer(offer: str) -> dict[str, str | None] | None:
@@ -76,8 +87,7 @@ def accept_offer(offer: str) -> tuple[DeflateParams, str] | None:
 
     Returns what was agreed and the parameters for the response header.  An
     offer with an unknown, repeated or invalid parameter is declined, as RFC
-    7692 asks, and so is ``server_max_window_bits=8`` (zlib cannot compress
-    with a 256-byte window).
+    7692 asks.
     """
     params = _parse_offer(offer)
     if params is None:
@@ -90,7 +100,7 @@ def accept_offer(offer: str) -> tuple[DeflateParams, str] | None:
                 return None
         elif key == "server_max_window_bits":
             bits = _window_bits(value)
-            if bits is None or bits < 9:
+            if bits is None:
                 return None
             server_bits = bits
             response.append(f"server_max_window_bits={bits}")

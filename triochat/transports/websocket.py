@@ -88,7 +88,7 @@ async def _admit(
     conn.last_seen = trio.current_time()
     conn.keepalive = True
     deflate = link.deflate
-    conn.wire = wire_for(kind, None if deflate is None else deflate.server_max_window_bits)
+    conn.wire = wire_for(kind, None if deflate is None else deflate.compression_window)
     conn.echo = kind == "gt"
     return _Admitted(kind, decision.identity, path_name)
 

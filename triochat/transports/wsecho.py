@@ -49,7 +49,7 @@ async def echo_session(runtime: Runtime, conn: Connection, stream: trio.abc.Stre
                 link.accept(None)
         if not link.opened:
             return
-        bits = None if link.deflate is None else link.deflate.server_max_window_bits
+        bits = None if link.deflate is None else link.deflate.compression_window
         while (message := await link.next_message()) is not None:
             if isinstance(message, str):
                 conn.outbox.push(message_frame(OP_TEXT, message.encode("utf-8"), bits))
