@@ -113,7 +113,8 @@ async def run_ws_session(runtime: Runtime, conn: Connection, stream: trio.abc.St
                 await _v1_session(runtime, conn, link, admitted)
     finally:
         link.start_closing(*_closing_reason(runtime, conn))
-        with trio.CancelScope(shield=True):
+        # Bounded by the grace period too, so that a stop keeps to it.
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + config.grace_period):
             if conn.registered:
                 # Free the name and tell the room now, not after the peer's close.
                 await runtime._leave(conn)
