@@ -15,7 +15,6 @@ so that closing the socket never resets a connection with unread data.
 from __future__ import annotations
 
 import logging
-from collections import deque
 
 import trio
 from wsproto import ConnectionType, WSConnection
@@ -59,6 +58,24 @@ _QUICK_POLLS = 8
 class WebSocketLink:
     """The WebSocket side of one :class:`~triochat._connection.Connection`."""
 
+    __slots__ = (
+        "_after_head",
+        "_broken",
+        "_messages",
+        "_parts",
+        "_taken",
+        "_ws",
+        "answered",
+        "close_received",
+        "close_sent",
+        "conn",
+        "eof",
+        "framing",
+        "head",
+        "opened",
+        "stream",
+    )
+
     def __init__(
         self, conn: Connection, stream: trio.abc.Stream, *, max_message_bytes: int, compression: bool
     ) -> None:
@@ -68,7 +85,9 @@ class WebSocketLink:
         self._ws: WSConnection | FrameConnection = WSConnection(ConnectionType.SERVER)
         """The handshake and frames; after the 101, only wsproto's frame-level connection."""
         self._after_head = b""
-        self._messages: deque[str | bytes] = deque()
+        self._messages: list[str | bytes] = []
+        """Complete messages from the last read; ``_taken`` of them were returned."""
+        self._taken = 0
         self._parts: list[str | bytes] = []
         self.head = b""
         """The raw HTTP request head."""
@@ -135,13 +154,18 @@ class WebSocketLink:
 
     async def next_message(self) -> str | bytes | None:
         """The next complete message; ``None`` once the connection is closing or closed."""
-        while not self._messages:
+        messages = self._messages
+        while self._taken == len(messages):
+            messages.clear()
+            self._taken = 0
             if self.close_sent or self.close_received or self.eof:
                 return None
             data = await self._receive()
             if data:
                 self._feed(data)
-        return self._messages.popleft()
+        message = messages[self._taken]
+        self._taken += 1
+        return message
 
     def _feed(self, data: bytes) -> None:
         ws = self._ws
