@@ -85,6 +85,8 @@ class ServerConfig:
     """Other limits for some users (trusted bots), by the name they log in
     with; ``None`` for no limit.  Give such bots an identity (a token) so that
     nobody else can log in under their name."""
+    compression: bool = True
+    """Accept WebSocket clients' permessage-deflate offers (RFC 7692)."""
 
     def __post_init__(self) -> None:
         for name in (
