@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import trio
-from wsproto.events import Request
 
 from .._broadcaster import LOGIN, ConnectionRequest, Reply
 from .._connection import Connection
@@ -24,6 +23,7 @@ from ..protocol import commands, gtwire, jsonwire
 from ..protocol.events import Error, Event, HelpText, Welcome
 from ..protocol.names import name_problem
 from ..protocol.wsframe import text_frame
+from ..protocol.wshandshake import UpgradeRequest as Request
 from .wsconn import WebSocketLink
 from .wswire import gt_wire, v1_wire, wire_for
 

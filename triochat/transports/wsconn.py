@@ -17,26 +17,22 @@ from __future__ import annotations
 import logging
 
 import trio
-from wsproto import ConnectionType, WSConnection
-from wsproto.connection import Connection as FrameConnection
-from wsproto.connection import ConnectionState
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Ping,
-    RejectConnection,
-    RejectData,
-    Request,
-    TextMessage,
-)
-from wsproto.extensions import Extension
-from wsproto.utilities import RemoteProtocolError
+from wsproto.frame_protocol import FrameProtocol, Opcode, ParseFailed
 
 from .._connection import Connection
 from .._outbox import CONNECTION_LOST
-from ..protocol.wsdeflate import DeflateParams
+from ..protocol.wsdeflate import EXTENSION, DeflateParams
 from ..protocol.wsframe import close_frame, pong_frame
+from ..protocol.wshandshake import (
+    MAX_HEAD_BYTES,
+    HandshakeError,
+    UpgradeRequest,
+    accept_response,
+    find_head_end,
+    parse_request,
+    refusal,
+    valid_field,
+)
 from .sockets import SocketStream
 from .wsframing import Framing
 
@@ -44,9 +40,6 @@ log = logging.getLogger("triochat.websocket")
 
 RECEIVE_SIZE = 65536
 """Bytes asked for per read."""
-
-MAX_HEAD_BYTES = 16 * 1024
-"""The largest HTTP request head accepted for the handshake."""
 
 CLOSE_TIMEOUT = 2.0
 """How long closing waits for the peer's close frame and then for its end of file."""
@@ -63,8 +56,9 @@ class WebSocketLink:
         "_broken",
         "_messages",
         "_parts",
+        "_proto",
+        "_request",
         "_taken",
-        "_ws",
         "answered",
         "close_received",
         "close_sent",
@@ -82,15 +76,17 @@ class WebSocketLink:
         self.conn = conn
         self.stream = stream
         self.framing = Framing(max_message_bytes, compression=compression)
-        self._ws: WSConnection | FrameConnection = WSConnection(ConnectionType.SERVER)
-        """The handshake and frames; after the 101, only wsproto's frame-level connection."""
+        self._proto: FrameProtocol | None = None
+        """wsproto's frame parser, made by :meth:`accept` (the handshake is parsed here)."""
+        self._request: UpgradeRequest | None = None
+        """The upgrade request, until it is answered."""
         self._after_head = b""
         self._messages: list[str | bytes] = []
         """Complete messages from the last read; ``_taken`` of them were returned."""
         self._taken = 0
         self._parts: list[str | bytes] = []
         self.head = b""
-        """The raw HTTP request head."""
+        """The raw HTTP request head, until it is answered."""
         self.answered = False
         """An HTTP response (101 or a refusal) went out."""
         self.opened = False
@@ -100,7 +96,7 @@ class WebSocketLink:
         self.eof = False
         """The peer ended its side of the stream (or the stream broke)."""
         self._broken = False
-        """wsproto stopped parsing after a protocol violation."""
+        """The frame parser stopped after a protocol violation."""
 
     @property
     def deflate(self) -> DeflateParams | None:
@@ -125,32 +121,36 @@ class WebSocketLink:
                 log.info("%s ended the connection without a close frame (1006)", self.conn.peer)
         return bytes(data)
 
-    async def receive_request(self) -> Request | None:
-        """Read the HTTP upgrade request; ``None`` if there is none (a bad one is answered)."""
-        buffer = bytearray()
-        while (end := buffer.find(b"\r\n\r\n")) < 0:
-            if len(buffer) > MAX_HEAD_BYTES:
-                self.refuse(400, body=b"request head too large")
-                return None
-            data = await self._receive()
-            if not data:
-                return None
-            buffer += data
-        self.head = bytes(buffer[: end + 4])
-        self._after_head = bytes(buffer[end + 4 :])
+    async def receive_request(self) -> UpgradeRequest | None:
+        """Read the HTTP upgrade request; ``None`` if there is none (a bad one is answered).
+
+        At most :data:`~triochat.protocol.wshandshake.MAX_HEAD_BYTES` of head
+        are read; the caller bounds the time (``handshake_timeout``).
+        """
+        data = await self._receive()
+        end = find_head_end(data)
+        if end < 0:
+            buffer = bytearray(data)
+            while data and len(buffer) <= MAX_HEAD_BYTES:
+                data = await self._receive()
+                searched = len(buffer)
+                buffer += data
+                end = find_head_end(buffer, searched)
+                if end >= 0:
+                    break
+            if end < 0:
+                if data:
+                    self.refuse(400, body=b"request head too large")
+                return None  # the peer went away before its head was complete
+            data = bytes(buffer)
+        self.head = data[:end]
+        self._after_head = data[end:]
         try:
-            self._ws.receive_data(self.head)
-            for event in self._ws.events():
-                if isinstance(event, Request):
-                    return event
-        except RemoteProtocolError as exc:
-            hint = exc.event_hint
-            status = hint.status_code if isinstance(hint, RejectConnection) else 400
-            headers = hint.headers if isinstance(hint, RejectConnection) else []
-            self._refuse(status, list(headers), str(exc).encode())
+            self._request = parse_request(self.head)
+        except HandshakeError as exc:
+            self._refuse(exc.status, list(exc.headers), exc.reason.encode())
             return None
-        self.refuse(400, body=b"not a WebSocket upgrade request")
-        return None
+        return self._request
 
     async def next_message(self) -> str | bytes | None:
         """The next complete message; ``None`` once the connection is closing or closed."""
@@ -168,62 +168,78 @@ class WebSocketLink:
         return message
 
     def _feed(self, data: bytes) -> None:
-        ws = self._ws
-        ws.receive_data(data)
-        for event in ws.events():
-            if isinstance(event, TextMessage | BytesMessage):
-                if self.close_sent:
-                    continue
-                part: str | bytes = event.data if isinstance(event.data, str | bytes) else bytes(event.data)
-                if event.message_finished and not self._parts:
-                    self._messages.append(part)
-                    continue
-                self._parts.append(part)
-                if event.message_finished:
-                    self._messages.append(_join(self._parts))
-                    self._parts = []
-            elif isinstance(event, Ping):
-                if not self.close_sent:
-                    self.conn.outbox.push(pong_frame(event.payload))
-            elif isinstance(event, CloseConnection):
-                self._closed_by_peer(event)
-                return
-            # A Pong needs nothing: any bytes already count as an answer (last_seen).
+        proto = self._proto
+        assert proto is not None
+        proto.receive_bytes(data)
+        try:
+            for frame in proto.received_frames():
+                opcode = frame.opcode
+                if opcode is Opcode.TEXT or opcode is Opcode.BINARY or opcode is Opcode.CONTINUATION:
+                    if self.close_sent:
+                        continue
+                    payload = frame.payload
+                    assert not isinstance(payload, tuple)  # only a close frame's is
+                    part: str | bytes = payload if isinstance(payload, str | bytes) else bytes(payload)
+                    if frame.message_finished and not self._parts:
+                        self._messages.append(part)
+                        continue
+                    self._parts.append(part)
+                    if frame.message_finished:
+                        self._messages.append(_join(self._parts))
+                        self._parts = []
+                elif opcode is Opcode.PING:
+                    if not self.close_sent:
+                        assert isinstance(frame.payload, bytes | bytearray)
+                        self.conn.outbox.push(pong_frame(bytes(frame.payload)))
+                elif opcode is Opcode.CLOSE:
+                    assert isinstance(frame.payload, tuple)
+                    self._closed_by_peer(*frame.payload)
+                    return
+                # A Pong needs nothing: any bytes already count as an answer (last_seen).
+        except ParseFailed as exc:
+            self._violation(int(exc.code), str(exc))
 
-    def _closed_by_peer(self, event: CloseConnection) -> None:
-        code, reason = int(event.code), event.reason or ""
-        if self._ws.state is not ConnectionState.REMOTE_CLOSING:
-            # wsproto found a protocol violation (1002, 1007) or a message too big (1009).
-            self._broken = True
-            if self.framing.too_big:
-                code, reason = 1009, f"message too big: the limit is {self.framing.limit} bytes"
-            log.info("closing %s: %d %s", self.conn.peer, code, reason)
-            self.close(code, reason)
-            return
+    def _violation(self, code: int, reason: str) -> None:
+        """The parser found a protocol violation (1002, 1007) or a message too big (1009)."""
+        self._broken = True
+        if self.framing.too_big:
+            code, reason = 1009, f"message too big: the limit is {self.framing.limit} bytes"
+        log.info("closing %s: %d %s", self.conn.peer, code, reason)
+        self.close(code, reason)
+
+    def _closed_by_peer(self, code: int, reason: str) -> None:
         self.close_received = True
         log.info("%s closed the connection: %d %s", self.conn.peer, code, reason)
         # Echo the code, as RFC 6455 asks; a close without a code gets one without.
-        self.close(None if code == 1005 else code, "")
+        self.close(None if code == 1005 else int(code), "")
 
     # -- writing -----------------------------------------------------------------------
 
     def accept(self, subprotocol: str | None) -> None:
         """Send the 101 response; frames flow from now on."""
-        # Always there, for its limits; it answers an offer only if compression is on.
-        extensions: list[Extension] = [self.framing]
-        handshake = self._ws
-        assert isinstance(handshake, WSConnection)
-        self.conn.outbox.push(
-            handshake.send(AcceptConnection(subprotocol=subprotocol, extensions=extensions))
-        )
-        assert handshake.connection is not None
-        self._ws = handshake.connection  # the HTTP machinery is no longer needed: about 3 KB less
+        request = self._request
+        assert request is not None and not self.answered
+        framing = self.framing
+        agreed = None
+        for offer in request.extensions:
+            # Only the first acceptable permessage-deflate offer is taken (and none
+            # when compression is off); any other extension is declined.
+            params = framing.accept(offer)
+            if params is not None:
+                agreed = f"{EXTENSION}; {params}" if params else EXTENSION
+        if subprotocol is not None and subprotocol not in request.subprotocols:
+            raise ValueError(f"the client did not offer the subprotocol {subprotocol!r}")
+        self.conn.outbox.push(accept_response(request.key, subprotocol, agreed))
+        # The framing extension is always there, for its limits; it inflates
+        # only if permessage-deflate was agreed.
+        self._proto = FrameProtocol(False, [framing])
+        self._request = None
         self.head = b""
         self.answered = self.opened = True
         if self._after_head:
             # Frames sent right behind the request (allowed to fail: the peer jumped ahead).
             self._feed(self._after_head)
-            self._after_head = b""
+        self._after_head = b""
 
     def refuse(
         self, status: int, *, headers: list[tuple[bytes, bytes]] | None = None, body: bytes = b""
@@ -232,11 +248,13 @@ class WebSocketLink:
         self._refuse(status, headers or [], body)
 
     def _refuse(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        headers = [*headers, (b"Content-Length", str(len(body)).encode()), (b"Connection", b"close")]
-        data = self._ws.send(RejectConnection(status_code=status, headers=headers, has_body=True))
-        data += self._ws.send(RejectData(data=body))
-        self.conn.outbox.push(data)
+        fields = [(name, value) for name, value in headers if valid_field(name, value)]
+        if len(fields) < len(headers):
+            log.error("dropped invalid header fields from a %d answer to %s", status, self.conn.peer)
+        self.conn.outbox.push(refusal(status, fields, body))
         self.conn.outbox.seal()
+        self._request = None
+        self.head = b""
         self.answered = True
 
     def close(self, code: int | None, reason: str) -> None:
@@ -294,11 +312,16 @@ class WebSocketLink:
 
     def _feed_closing(self, data: bytes) -> None:
         """Parse what arrives after our close, for the peer's close; drop the rest."""
-        self._ws.receive_data(data)
-        for event in self._ws.events():
-            if isinstance(event, CloseConnection):
-                self.close_received = True  # its answer, or a violation: either way, done
-                return
+        proto = self._proto
+        assert proto is not None
+        proto.receive_bytes(data)
+        try:
+            for frame in proto.received_frames():
+                if frame.opcode is Opcode.CLOSE:
+                    self.close_received = True  # its answer
+                    return
+        except ParseFailed:
+            self.close_received = True  # a violation: either way, done
 
 
 def _join(parts: list[str | bytes]) -> str | bytes:
