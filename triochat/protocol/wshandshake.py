@@ -198,7 +198,7 @@ def refusal(
     Every field in *headers* must pass :func:`valid_field` (a ``ValueError``
     otherwise): a header value can never end the head early or add a field.
     """
-    if not 100 <= status <= 999:
+    if not 200 <= status <= 599:
         raise ValueError(f"not an HTTP status: {status}")
     try:
         phrase = HTTPStatus(status).phrase
