@@ -109,17 +109,23 @@ class WebSocketLink:
         try:
             data = await self.stream.receive_some(RECEIVE_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            # A reset: nothing queued for this peer can arrive any more.
-            self.conn.outbox.fail(CONNECTION_LOST)
-            self.eof = True
+            self._lost()
             return b""
+        self._received(data)
+        return bytes(data)
+
+    def _lost(self) -> None:
+        """A reset: nothing queued for this peer can arrive any more."""
+        self.conn.outbox.fail(CONNECTION_LOST)
+        self.eof = True
+
+    def _received(self, data: bytes | bytearray) -> None:
         if data:
             self.conn.last_seen = trio.current_time()  # any bytes answer a keepalive ping
         else:
             self.eof = True
             if self.opened and not self.close_received and not self.close_sent:
                 log.info("%s ended the connection without a close frame (1006)", self.conn.peer)
-        return bytes(data)
 
     async def receive_request(self) -> UpgradeRequest | None:
         """Read the HTTP upgrade request; ``None`` if there is none (a bad one is answered).
@@ -160,9 +166,16 @@ class WebSocketLink:
             self._taken = 0
             if self.close_sent or self.close_received or self.eof:
                 return None
-            data = await self._receive()
+            # Not through _receive: an idle connection waits here, and one
+            # coroutine frame less is a few hundred bytes less per connection.
+            try:
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._lost()
+                return None
+            self._received(data)
             if data:
-                self._feed(data)
+                self._feed(bytes(data))
         message = messages[self._taken]
         self._taken += 1
         return message
