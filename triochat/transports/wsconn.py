@@ -298,6 +298,11 @@ class WebSocketLink:
         if outbox.failure is not None or not self.answered:
             return  # nothing can be said, or nothing was: just close
         outbox.seal()
+        if self.eof and not outbox.draining:
+            # The peer has ended its side and nothing is left to send: closing
+            # the socket now is orderly (no unread bytes, so no reset), and
+            # saves a timer and a scheduler pass per connection.
+            return
         with trio.move_on_after(CLOSE_TIMEOUT):
             if self.close_sent:
                 while not self.close_received and not self._broken and not self.eof:
