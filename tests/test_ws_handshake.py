@@ -8,6 +8,7 @@ import json
 import pytest
 import trio
 import trio.testing
+from wsproto.frame_protocol import FrameProtocol
 
 from triochat import ChatServer
 from triochat.auth import Accept, ConnectionInfo, Reject
@@ -22,8 +23,9 @@ from triochat.protocol.wshandshake import (
     refusal,
 )
 from triochat.testing import open_test_server
+from triochat.transports.wsconn import _at_rest
 
-from .wsraw import RawClient, text
+from .wsraw import RawClient, frame, text
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 """RFC 6455's example key (section 1.3)."""
@@ -327,3 +329,36 @@ async def test_an_auth_hook_with_an_impossible_status_gets_500() -> None:
     async with open_test_server(auth=hook) as server:
         response = await exchange(server, head())
     assert response.startswith(b"HTTP/1.1 500 ")
+
+
+# -- the frame parser of an idle connection ------------------------------------------------
+
+
+def test_the_parser_is_at_rest_only_between_messages() -> None:
+    proto = FrameProtocol(False, [])
+    assert _at_rest(proto)
+    whole = text("hello")
+    proto.receive_bytes(whole[:3])
+    assert [f.payload for f in proto.received_frames()] == [] and not _at_rest(proto)
+    proto.receive_bytes(whole[3:])
+    assert [f.payload for f in proto.received_frames()] == ["hello"] and _at_rest(proto)
+    proto.receive_bytes(text("he", fin=False))
+    assert [f.payload for f in proto.received_frames()] == ["he"] and not _at_rest(proto)
+    proto.receive_bytes(frame(0x0, b"llo"))
+    assert [f.payload for f in proto.received_frames()] == ["llo"] and _at_rest(proto)
+
+
+async def test_messages_split_anywhere_across_quiet_reads_arrive_whole(chat_server: ChatServer) -> None:
+    async with RawClient.attach(chat_server) as reader, RawClient.attach(chat_server) as splitter:
+        await reader.login("reader")
+        await splitter.login("splitter")
+        # A fragmented message, each byte its own read, the server idle in between:
+        # the parser must survive every pause, even where an idle link drops it.
+        data = text('{"type": "say", ', fin=False) + frame(0x0, b'"text": "whole"}')
+        for i in range(len(data)):
+            await splitter.send(data[i : i + 1])
+            await trio.testing.wait_all_tasks_blocked()
+        with trio.fail_after(5):
+            while (got := (await reader.next_data()).json())["type"] != "message":
+                pass
+        assert (got["from"], got["text"]) == ("splitter", "whole"), got
