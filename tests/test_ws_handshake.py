@@ -142,6 +142,13 @@ def test_a_missing_version_is_400_and_a_wrong_one_426_both_naming_13() -> None:
     assert missing.value.headers == wrong.value.headers == ((b"Sec-WebSocket-Version", b"13"),)
 
 
+def test_list_fields_may_come_in_several_lines() -> None:
+    request = parse_request(
+        head("Upgrade: foo", "Upgrade: WebSocket", "Connection: close", drop=("Upgrade",))
+    )
+    assert request.target == "/v1"
+
+
 def test_content_length_zero_is_no_body() -> None:
     assert parse_request(head("Content-Length: 0")).target == "/v1"
 

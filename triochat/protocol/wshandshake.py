@@ -40,7 +40,7 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _KEY = re.compile(rb"[A-Za-z0-9+/]{22}==")
 """The base64 form of 16 bytes."""
 
-_SINGLE = frozenset((b"host", b"sec-websocket-key", b"sec-websocket-version", b"upgrade"))
+_SINGLE = frozenset((b"host", b"sec-websocket-key", b"sec-websocket-version"))
 """Fields that may appear once only."""
 
 

@@ -1,8 +1,13 @@
-"""One server-side WebSocket connection, driven by wsproto inside its connection task.
+"""One server-side WebSocket connection, driven inside its connection task.
+
+The upgrade request is checked by :mod:`triochat.protocol.wshandshake`
+(strict, bounded, sans-I/O); after the 101 the frames go to wsproto's frame
+parser (:class:`wsproto.frame_protocol.FrameProtocol`), which an idle
+connection drops between messages and makes again on its next read.
 
 There is no reader task and no channel: the connection task calls
 :meth:`WebSocketLink.next_message`, which reads from the stream, feeds
-wsproto and returns the next complete message.  Everything the connection
+the parser and returns the next complete message.  Everything the connection
 writes -- the 101 response or an HTTP refusal, pongs, close frames -- is
 pushed to the connection's outbox, in order with the broadcaster's frames.
 
