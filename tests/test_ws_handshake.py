@@ -142,6 +142,29 @@ def test_a_missing_version_is_400_and_a_wrong_one_426_both_naming_13() -> None:
     assert missing.value.headers == wrong.value.headers == ((b"Sec-WebSocket-Version", b"13"),)
 
 
+BROWSERS = [
+    # As a Chromium-based browser sends it.
+    b"GET /v1 HTTP/1.1\r\nHost: chat.example:8000\r\nConnection: Upgrade\r\nPragma: no-cache\r\n"
+    b"Cache-Control: no-cache\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\nUpgrade: websocket\r\n"
+    b"Origin: http://chat.example:8000\r\nSec-WebSocket-Version: 13\r\n"
+    b"Accept-Encoding: gzip, deflate, br\r\nAccept-Language: fr-FR,fr;q=0.9\r\n"
+    b"Sec-WebSocket-Key: " + KEY.encode() + b"\r\n"
+    b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n",
+    # As Firefox sends it: "keep-alive, Upgrade", a capitalised token, bytes beyond ASCII.
+    b"GET /ws/al%C3%AFce HTTP/1.1\r\nHost: chat.example\r\nUser-Agent: Mozilla/5.0 \xc3\xa9\r\n"
+    b"Accept: */*\r\nSec-WebSocket-Version: 13\r\nOrigin: https://chat.example\r\n"
+    b"Sec-WebSocket-Extensions: permessage-deflate\r\nSec-WebSocket-Key: " + KEY.encode() + b"\r\n"
+    b"Connection: keep-alive, Upgrade\r\nSec-Fetch-Mode: websocket\r\nUpgrade: WebSocket\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("data", BROWSERS)
+def test_what_browsers_send_is_accepted(data: bytes) -> None:
+    request = parse_request(data)
+    assert request.key == KEY.encode()
+    assert request.extensions[0].startswith("permessage-deflate")
+
+
 def test_list_fields_may_come_in_several_lines() -> None:
     request = parse_request(
         head("Upgrade: foo", "Upgrade: WebSocket", "Connection: close", drop=("Upgrade",))
