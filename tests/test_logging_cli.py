@@ -8,15 +8,7 @@ import socket
 import subprocess
 import sys
 
-
-def _read_line(sock: socket.socket) -> str:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(1)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode().rstrip("\r\n")
+from tests.test_cli import _read_line
 
 
 def test_json_log_format_writes_only_json_lines_with_access_records() -> None:

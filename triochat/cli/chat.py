@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from typing import Protocol
 
 import trio
@@ -238,18 +239,8 @@ class TerminalUI:
     async def ask_name(self) -> str | None:
         """Ask for a name on the input line; ``None`` if the user ends input."""
 
-        def prompt() -> str:
-            self._idle.clear()
-            try:
-                return self._session.prompt("Your name: ", handle_sigint=False)
-            finally:
-                self._idle.set()
-
-        try:
-            line: str = await trio.to_thread.run_sync(prompt, abandon_on_cancel=True)
-        except (EOFError, KeyboardInterrupt):
-            return None
-        return line.strip()
+        line = await self._prompt("Your name: ")
+        return None if line is None else line.strip()
 
     def info(self, text: str) -> None:
         self._print([("ansibrightblack", f"-- {text}")])
@@ -258,10 +249,15 @@ class TerminalUI:
         self._print([("ansired", f"-- {text}")])
 
     async def read_line(self) -> str | None:
+        return await self._prompt(lambda: f"{self._name}> ")
+
+    async def _prompt(self, message: str | Callable[[], str]) -> str | None:
+        """One line from the input line, in a worker thread; ``None`` when input ends."""
+
         def prompt() -> str:
             self._idle.clear()
             try:
-                return self._session.prompt(lambda: f"{self._name}> ", handle_sigint=False)
+                return self._session.prompt(message, handle_sigint=False)
             finally:
                 self._idle.set()
 
