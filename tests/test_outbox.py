@@ -218,3 +218,45 @@ async def test_a_push_while_bytes_are_held_counts_against_the_limit() -> None:
         assert outbox.hold(b"12345678", pending)
         assert not outbox.push(b"9abc")
     assert failures == [SLOW_OVERFLOW]
+
+
+async def test_batches_held_for_durability_are_released_in_order() -> None:
+    stream = FakeStream(accept_now=1000)
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(stream, nursery, limit=100, send_timeout=1, on_fail=pytest.fail)
+        pending: list[Outbox] = []
+        assert outbox.hold(b"1a", pending, False)
+        assert outbox.hold(b"1b", pending, False)
+        assert pending == [outbox]
+        outbox.close_batch(1)
+        pending = []
+        assert outbox.hold(b"2", pending, False)
+        assert pending == [outbox]  # a new batch lists it again
+        outbox.close_batch(2)
+        assert outbox.push(b"p")  # a push (a pong) goes after the held batches
+        assert outbox.queued == 6
+        assert bytes(stream.written) == b""
+        outbox.release_through(1)
+        assert bytes(stream.written) == b"1a1b"
+        outbox.release_through(2)  # the last batch: the push after it goes too
+        assert bytes(stream.written) == b"1a1b2p"
+        assert outbox.queued == 0
+        outbox.release_through(3)  # nothing left: harmless
+        assert bytes(stream.written) == b"1a1b2p"
+
+
+async def test_a_draining_outbox_still_holds_for_durability() -> None:
+    stream = FakeStream(accept_now=1)
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(stream, nursery, limit=100, send_timeout=10, on_fail=pytest.fail)
+        assert outbox.push(b"ab")
+        assert outbox.draining
+        pending: list[Outbox] = []
+        assert outbox.hold(b"c", pending, False)
+        outbox.close_batch(7)
+        stream.gate.set()
+        await trio.testing.wait_all_tasks_blocked()
+        assert bytes(stream.written) == b"ab"  # "c" waits for its batch
+        outbox.release_through(7)
+        await trio.testing.wait_all_tasks_blocked()
+        assert bytes(stream.written) == b"abc"
