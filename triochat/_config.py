@@ -86,6 +86,8 @@ class ServerConfig:
     """Other limits for some users (trusted bots), by the name they log in
     with; ``None`` for no limit.  Give such bots an identity (a token) so that
     nobody else can log in under their name."""
+    compression: bool = True
+    """Accept WebSocket clients' permessage-deflate offers (RFC 7692)."""
 
     store: str = "memory"
     """Where rooms keep their messages: ``"memory"`` (lost at a restart) or

@@ -211,6 +211,7 @@ OPTIONS = [
 FLAG_SETTINGS = (
     "no_tcp",
     "no_websocket",
+    "no_compression",
     "echo",
     "rooms",
     "certfile",
@@ -240,6 +241,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(option.flag, dest=option.setting, type=option.kind, help=option.help)
     parser.add_argument("--no-tcp", action="store_true", default=None, help="no line-protocol listener")
     parser.add_argument("--no-websocket", action="store_true", default=None, help="no WebSocket TCP listener")
+    parser.add_argument(
+        "--no-compression",
+        action="store_true",
+        default=None,
+        help="decline WebSocket permessage-deflate offers",
+    )
     parser.add_argument(
         "--echo", action="store_true", default=None, help="line users get their own messages back"
     )
@@ -426,6 +433,8 @@ def build_server(settings: dict[str, Any]) -> ChatServer:
     ws_port = settings.get("port", DEFAULT_WS_PORT)
     if websocket and settings["tcp_port"] == ws_port and ws_port != 0:
         raise UsageError(f"--port and --tcp-port are both {ws_port}; each listener needs its own port")
+    if settings.pop("no_compression", False):
+        settings["compression"] = False
     settings["ssl_context"] = _tls_context(settings.pop("certfile", None), settings.pop("keyfile", None))
     settings["auth"] = _auth_hook(settings)
     if "rate_limit_for" in settings:

@@ -1,186 +1,149 @@
 """WebSocket sessions: the group-terminal endpoint and the native protocol.
 
-trio-websocket does the HTTP handshake, reads and decodes frames, answers
-pings and runs the close handshake.  It writes through an
-:class:`OutboxStream`, whose ``send_all`` pushes into the connection's outbox,
-so its frames and the broadcaster's pre-built ones can never interleave.
-Outgoing chat frames are built by the wire encoders below, once per message.
+Each connection runs in one task: :class:`~.wsconn.WebSocketLink` (wsproto)
+does the handshake, frame parsing, pings and the close handshake, and every
+complete message goes straight to :meth:`Runtime.request`.  Outgoing chat
+frames are built by the wire encoders of :mod:`.wswire`, once per message and
+wire format (compressed formats included).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import trio
-import trio_websocket
-from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest
+from wsproto.events import Request
 
 from .._broadcaster import LOGIN, ConnectionRequest, Reply
 from .._connection import Connection
-from .._outbox import CONNECTION_LOST
 from .._runtime import Runtime
 from ..auth import ConnectionInfo, Reject
 from ..protocol import commands, gtwire, jsonwire
 from ..protocol.events import Error, Event, HelpText, Welcome
 from ..protocol.names import name_problem
-from ..protocol.wsframe import is_close_frame, text_frame
+from ..protocol.wsframe import text_frame
+from .wsconn import WebSocketLink
+from .wswire import gt_wire, v1_wire, wire_for
 
-log = logging.getLogger("triochat.websocket")
-
-RECEIVE_SIZE = 65536
-"""Bytes trio-websocket asks for per read (its default, 4 KiB, caps messages per read)."""
-
-CLOSE_TIMEOUT = 2.0
-"""How long a server-initiated close waits for the client's answer."""
+__all__ = ["connection_info", "gt_wire", "run_ws_session", "v1_wire"]
 
 
-def gt_wire(event: Event) -> bytes:
-    """Encode *event* as a group-terminal frame (``b""`` if it has none)."""
-    text = gtwire.event_text(event)
-    return b"" if text is None else text_frame(text.encode("utf-8"))
+def _silent(event: Event) -> bytes:
+    """The wire of a connection still in its handshake: broadcasts are not for it yet."""
+    return b""
 
 
-def v1_wire(event: Event) -> bytes:
-    """Encode *event* as a native-protocol frame."""
-    return text_frame(jsonwire.encode_event(event).encode("utf-8"))
-
-
-class OutboxStream(trio.abc.Stream):
-    """The stream trio-websocket sees: reads from the socket, writes to the outbox."""
-
-    def __init__(self, stream: trio.abc.Stream, conn: Connection) -> None:
-        self._stream = stream
-        self._conn = conn
-        self._closed = False
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        if self._closed:
-            raise trio.ClosedResourceError("stream is closed")
-        payload = bytes(data)
-        if not self._conn.outbox.push(payload):
-            raise trio.BrokenResourceError("the connection is closing")
-        if is_close_frame(payload):
-            # Nothing may follow a close frame, not even a broadcast.
-            self._conn.outbox.seal()
-        await trio.lowlevel.checkpoint()
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await trio.lowlevel.checkpoint()
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        if self._closed:
-            raise trio.ClosedResourceError("stream is closed")
-        try:
-            data = await self._stream.receive_some(max_bytes)
-        except trio.BrokenResourceError:
-            # A reset: nothing queued for this peer can arrive any more.
-            self._conn.outbox.fail(CONNECTION_LOST)
-            raise
-        self._conn.last_seen = trio.current_time()  # any bytes answer a keepalive ping
-        return data
-
-    async def aclose(self) -> None:
-        # trio-websocket is done with the connection: end the session; the
-        # connection task drains the outbox and closes the socket.
-        if not self._closed:
-            self._closed = True
-            self._conn.outbox.seal()
-            self._conn.scope.cancel()
-        await trio.lowlevel.checkpoint()
-
-
-def _route(request: WebSocketRequest) -> tuple[str, str | None] | None:
+def _route(request: Request) -> tuple[str, str | None] | None:
     """(``"gt"``, username) or (``"v1"``, None); ``None`` for an unknown path."""
-    path = urlsplit(request.path).path
-    if jsonwire.SUBPROTOCOL in request.proposed_subprotocols or path in ("/", "/v1", "/v1/"):
+    path = urlsplit(request.target).path
+    if jsonwire.SUBPROTOCOL in request.subprotocols or path in ("/", "/v1", "/v1/"):
         return "v1", None
     if path.startswith(gtwire.PATH_PREFIX) and len(path) > len(gtwire.PATH_PREFIX):
         return "gt", unquote(path[len(gtwire.PATH_PREFIX) :])
     return None
 
 
-def connection_info(request: WebSocketRequest, peer: str) -> ConnectionInfo:
+def _headers(head: bytes) -> tuple[tuple[str, str], ...]:
+    """The header fields of a request head, names lower-cased, in order."""
+    fields = []
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, colon, value = line.partition(":")
+        if colon:
+            fields.append((name.strip().lower(), value.strip()))
+    return tuple(fields)
+
+
+def connection_info(request: Request, head: bytes, peer: str) -> ConnectionInfo:
     """What an auth hook sees of a WebSocket request."""
-    headers = tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in request.headers)
-    return ConnectionInfo(transport="ws", path=request.path, headers=headers, peer=peer)
+    return ConnectionInfo(transport="ws", path=request.target, headers=_headers(head), peer=peer)
 
 
 @dataclass(frozen=True, slots=True)
 class _Admitted:
     kind: str
-    ws: WebSocketConnection
     identity: str | None
     path_name: str | None
 
 
-async def _admit(runtime: Runtime, conn: Connection, request: WebSocketRequest) -> _Admitted | None:
+async def _admit(
+    runtime: Runtime, conn: Connection, link: WebSocketLink, request: Request
+) -> _Admitted | None:
     if conn.over_capacity:
-        await request.reject(503, body=b"the server is full; try later")
+        link.refuse(503, body=b"the server is full; try later")
         return None
     route = _route(request)
     if route is None:
-        await request.reject(404, body=b"unknown path: use /v1 or /ws/NAME")
+        link.refuse(404, body=b"unknown path: use /v1 or /ws/NAME")
         return None
-    decision = await runtime.authorize(connection_info(request, conn.peer))
+    decision = await runtime.authorize(connection_info(request, link.head, conn.peer))
     if isinstance(decision, Reject):
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in decision.headers]
-        await request.reject(decision.status, extra_headers=headers, body=decision.reason.encode())
+        link.refuse(decision.status, headers=headers, body=decision.reason.encode())
         return None
     kind, path_name = route
-    subprotocol = jsonwire.SUBPROTOCOL if jsonwire.SUBPROTOCOL in request.proposed_subprotocols else None
-    ws = await request.accept(subprotocol=subprotocol)
+    subprotocol = jsonwire.SUBPROTOCOL if jsonwire.SUBPROTOCOL in request.subprotocols else None
+    link.accept(subprotocol)
     conn.last_seen = trio.current_time()
     conn.keepalive = True
-    if kind == "gt":
-        conn.wire, conn.echo = gt_wire, True
-    else:
-        conn.wire, conn.echo = v1_wire, False
-    return _Admitted(kind, ws, decision.identity, path_name)
+    deflate = link.deflate
+    conn.wire = wire_for(kind, None if deflate is None else deflate.compression_window)
+    conn.echo = kind == "gt"
+    return _Admitted(kind, decision.identity, path_name)
 
 
 async def run_ws_session(runtime: Runtime, conn: Connection, stream: trio.abc.Stream) -> None:
-    """Handshake, route and authenticate, then run the endpoint's session."""
+    """Handshake, route and authenticate, then run the endpoint's session; close in order."""
     config = runtime.config
-    async with trio.open_nursery() as ws_tasks:
+    conn.wire = _silent
+    link = WebSocketLink(
+        conn, stream, max_message_bytes=config.max_message_bytes, compression=config.compression
+    )
+    try:
         admitted: _Admitted | None = None
         with trio.move_on_after(config.handshake_timeout):
-            request = await trio_websocket.wrap_server_stream(
-                ws_tasks,
-                OutboxStream(stream, conn),
-                message_queue_size=4,
-                max_message_size=config.max_message_bytes,
-                receive_buffer_size=RECEIVE_SIZE,
-            )
-            admitted = await _admit(runtime, conn, request)
+            request = await link.receive_request()
+            if request is not None:
+                admitted = await _admit(runtime, conn, link, request)
         if admitted is not None:
-            try:
-                if admitted.kind == "gt":
-                    await _gt_session(runtime, conn, admitted)
-                else:
-                    await _v1_session(runtime, conn, admitted)
-            except ConnectionClosed:
-                pass
-        ws_tasks.cancel_scope.cancel()
+            if admitted.kind == "gt":
+                await _gt_session(runtime, conn, link, admitted)
+            else:
+                await _v1_session(runtime, conn, link, admitted)
+    finally:
+        link.start_closing(*_closing_reason(runtime, conn))
+        # Bounded by the grace period too, so that a stop keeps to it.
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + config.grace_period):
+            if conn.registered:
+                # Free the name and tell the room now, not after the peer's close.
+                await runtime._leave(conn)
+            await link.finish()
 
 
-async def _next_message(ws: WebSocketConnection) -> str | bytes | None:
-    """The next message; ``None`` once the connection is closed.
+def _closing_reason(runtime: Runtime, conn: Connection) -> tuple[int, str]:
+    """The close code for a connection the server ends (unless one was sent already)."""
+    if runtime.stopping:
+        return 1001, "server shutting down"
+    if conn.leave_reason == "ping timeout":
+        return 1011, "keepalive ping timeout"
+    if conn.leave_reason is not None:
+        return 1008, conn.leave_reason
+    return 1000, ""
+
+
+async def _next_message(link: WebSocketLink) -> str | bytes | None:
+    """The next message; ``None`` once the connection is closing.
 
     Quiet peers are pinged by the server's keepalive task
     (:meth:`Runtime.keepalive`), not here: no timer per message.
     """
-    try:
-        return await ws.get_message()
-    except ConnectionClosed:
-        return None
+    return await link.next_message()
 
 
-async def _close(ws: WebSocketConnection, code: int, reason: str) -> None:
-    with trio.move_on_after(CLOSE_TIMEOUT):
-        await ws.aclose(code, reason)
+def _close(link: WebSocketLink, code: int, reason: str) -> None:
+    """Close with *code*: the end of a session the server refuses."""
+    link.close(code, reason)
 
 
 def _push(conn: Connection, text: str) -> None:
@@ -202,19 +165,18 @@ def _claim(runtime: Runtime, conn: Connection, name: str | None, identity: str |
     return None
 
 
-async def _gt_session(runtime: Runtime, conn: Connection, admitted: _Admitted) -> None:
-    ws = admitted.ws
+async def _gt_session(runtime: Runtime, conn: Connection, link: WebSocketLink, admitted: _Admitted) -> None:
     first: str | bytes | None = None
     with trio.move_on_after(runtime.config.login_timeout):
-        first = await _next_message(ws)
+        first = await _next_message(link)
     if first is None:
         _push(conn, gtwire.connect_response(False, "login timed out"))
-        await _close(ws, 1000, "login timed out")
+        _close(link, 1000, "login timed out")
         return
     frame = gtwire.decode_client_frame(first)
     if not isinstance(frame, gtwire.Connect):
         _push(conn, gtwire.connect_response(False, "First message must be connect"))
-        await _close(ws, 1000, "first message must be connect")
+        _close(link, 1000, "first message must be connect")
         return
     name = admitted.path_name
     if frame.username is not None and frame.username != name:
@@ -223,11 +185,11 @@ async def _gt_session(runtime: Runtime, conn: Connection, admitted: _Admitted) -
         refusal = _claim(runtime, conn, name, admitted.identity)
     if refusal is not None:
         _push(conn, gtwire.connect_response(False, refusal.text))
-        await _close(ws, 1000, "connect refused")
+        _close(link, 1000, "connect refused")
         return
     _push(conn, gtwire.connect_response(True, "Connected successfully"))
     await runtime.request(conn, LOGIN)
-    await _serve_frames(runtime, conn, ws, _interpret_gt)
+    await _serve_frames(runtime, conn, link, _interpret_gt)
 
 
 def _interpret_gt(message: str | bytes) -> ConnectionRequest | None:
@@ -253,26 +215,26 @@ def _interpret_v1(message: str | bytes) -> ConnectionRequest | None:
 async def _serve_frames(
     runtime: Runtime,
     conn: Connection,
-    ws: WebSocketConnection,
+    link: WebSocketLink,
     interpret: Callable[[str | bytes], ConnectionRequest | None],
 ) -> None:
     """Turn each message into a request for the broadcaster until the peer goes or quits."""
-    while (message := await _next_message(ws)) is not None:
+    while (message := await _next_message(link)) is not None:
         request = interpret(message)
         if request is None:
             continue
         await runtime.request(conn, request)
         if isinstance(request, commands.Quit):
-            await _close(ws, 1000, "goodbye")
+            # The broadcaster answers with the goodbye frame and the close frame after it.
+            link.closing()
             return
 
 
-async def _v1_session(runtime: Runtime, conn: Connection, admitted: _Admitted) -> None:
-    ws = admitted.ws
+async def _v1_session(runtime: Runtime, conn: Connection, link: WebSocketLink, admitted: _Admitted) -> None:
     logged_in = False
     with trio.move_on_after(runtime.config.login_timeout):
         while not logged_in:
-            message = await _next_message(ws)
+            message = await _next_message(link)
             if message is None:
                 return
             frame = jsonwire.decode_client_frame(message)
@@ -288,8 +250,8 @@ async def _v1_session(runtime: Runtime, conn: Connection, admitted: _Admitted) -
                     conn.send(refusal)
     if not logged_in:
         conn.send(Error("login_timeout", "login timed out"))
-        await _close(ws, 1008, "login timed out")
+        _close(link, 1008, "login timed out")
         return
     conn.send(Welcome(conn.name))
     await runtime.request(conn, LOGIN)
-    await _serve_frames(runtime, conn, ws, _interpret_v1)
+    await _serve_frames(runtime, conn, link, _interpret_v1)
