@@ -9,7 +9,9 @@ received message is printed as one plain line; end of input quits.
 Without ``--name`` (and without a ``--token`` that decides the name), the
 terminal client asks for a name, and asks again if the server refuses it.
 A lost connection, including a server that shuts down, is retried with a
-growing delay unless ``--no-reconnect`` is given.
+growing delay unless ``--no-reconnect`` is given; over ``ws://`` the new
+connection resumes every room from the last message seen there, so what was
+said meanwhile is shown once, and nothing twice.
 """
 
 from __future__ import annotations
@@ -324,6 +326,8 @@ class ChatSession:
         """Said last, after the input line is gone."""
         self.quitting = False
         self.connected = trio.Event()
+        self.positions: dict[str, tuple[str, int] | None] = {}
+        """The rooms we were in and the last message seen in each, to resume after a lost connection."""
 
     async def run(self) -> int:
         async with trio.open_nursery() as nursery:
@@ -366,8 +370,12 @@ class ChatSession:
                     name=self.name if self.token is None else requested,
                     token=self.token,
                     ssl_context=self.ssl_context,
+                    rooms=self.positions or None,
                 ) as client:
                     self.client = client
+                    # Kept up to date by the client; after a lost connection the
+                    # next one asks for exactly the messages missed meanwhile.
+                    self.positions = client.positions
                     self.name = client.name
                     self.ui.set_name(client.name)
                     self.ui.info(f"connected to {self.url} as {client.name}")
