@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from triochat.protocol import commands, jsonwire, v2wire
 from triochat.protocol.events import ChatMessage, Event, HistoryPage, RoomEntered, RoomList
+from triochat.protocol.names import name_key
 
 from .protocol_strategies import PROPERTIES, events, hostile_text, names
 from .test_protocol_json_props import DEEP, SURROGATE, decoded_ok, json_values, raw_frames
@@ -83,7 +84,10 @@ client_frames = st.one_of(
         v2wire.LoginV2,
         st.none() | names,
         st.none() | st.text(max_size=10),
-        st.none() | st.dictionaries(names, st.none() | positions, max_size=3),
+        st.none()
+        | st.dictionaries(names, st.none() | positions, max_size=3).filter(
+            lambda rooms: len({name_key(r) for r in rooms}) == len(rooms)
+        ),
     ),
     st.builds(commands.Say, said, st.none() | names),
     st.builds(commands.Action, said, st.none() | names),

@@ -282,7 +282,15 @@ async def test_bad_frames_get_error_frames_and_the_session_goes_on(frame: dict[s
 
 @pytest.mark.parametrize(
     "rooms",
-    [["lobby"], "lobby", {"lobby": 5}, {"lobby": {"epoch": "e", "seq": None}}, {"bad room": None}],
+    [
+        ["lobby"],
+        "lobby",
+        {"lobby": 5},
+        {"lobby": {"epoch": "e", "seq": None}},
+        {"bad room": None},
+        {"dev": None, "DEV": None},
+        {f"r{n}": None for n in range(101)},
+    ],
 )
 async def test_a_bad_rooms_map_refuses_the_login_with_an_error_frame(rooms: object) -> None:
     async with open_test_server() as server, open_websocket(server, "/v2") as alice:
@@ -338,3 +346,29 @@ async def test_line_users_and_v2_users_share_rooms_and_positions(chat_server: Ch
         assert (await recv(alice))["type"] == "joined"
         await trio.testing.wait_all_tasks_blocked()
         assert nc.lines_nowait() == []
+
+
+async def test_history_bigger_than_the_outbox_is_cut_to_fit_and_nobody_is_cut_off() -> None:
+    big = "x" * 3000
+    async with open_test_server(outbox_limit=16_000, join_history=20) as server:
+        async with open_websocket(server, "/v2") as alice:
+            await login(alice, "alice")
+            epoch = (await recv(alice))["epoch"]
+            for n in range(10):
+                await send(alice, type="say", text=f"{n} {big}")
+            await messages(alice, 10)
+        for since in (None, {"epoch": epoch, "seq": 0}):
+            async with open_websocket(server, "/v2") as bob:
+                await login(bob, "bob", rooms={"lobby": since})
+                room = await recv(bob)
+                # Recovering all ten would overflow the outbox: not recovered.
+                assert (room["recovered"], room["seq"]) == (False, 10)
+                await send(bob, type="history", room="lobby", limit=100)
+                got = []
+                while (frame := await recv(bob))["type"] == "message":
+                    got.append(int(frame["text"].split()[0]))
+                # The newest that fit in half the outbox (8 kB of 16 kB): two of about 3 kB.
+                assert got == [8, 9]
+                assert frame["type"] == "history"
+                assert [int(m["text"].split()[0]) for m in frame["messages"]] == [8, 9]
+        assert server.statistics().slow_disconnects == 0

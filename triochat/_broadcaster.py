@@ -481,30 +481,57 @@ class Broadcaster:
         names = tuple(sorted(m.name for m in self.hub.members(room)))
         count = self.config.join_history
         if conn.room_required:
-            records: list[Record] = []
-            recovered = False
+            frames: list[bytes] | None = None
             last = store.position(room)
             if since is not None:
                 recovery = store.since(room, Position(*since))
                 if recovery.recovered:
-                    records, recovered = recovery.records, True
-            if not recovered and count:
-                records = store.recent(room, count)
+                    frames = self._history_frames(conn, recovery.records, whole=True)
+            recovered = frames is not None
+            if frames is None:
+                frames = (self._history_frames(conn, store.recent(room, count)) or []) if count else []
             self.send(conn, RoomEntered(room, names, last.epoch, last.seq, recovered))
-            for record in records:
-                self.send(conn, self.history_message(record))
+            self._hold_frames(conn, frames)
             return
         if not login:  # the line protocol and version 1 say where one is only on a join
             last = store.position(room)
             self.send(conn, RoomEntered(room, names, last.epoch, last.seq))
         count = min(count, conn.history_on_join)
         if count:
-            records = store.recent(room, count)
-            if records:
-                self.send(conn, Notice(_history_start(room, len(records)), code="history"))
-                for record in records:
-                    self.send(conn, self.history_message(record))
+            frames = self._history_frames(conn, store.recent(room, count)) or []
+            if frames:
+                self.send(conn, Notice(_history_start(room, len(frames)), code="history"))
+                self._hold_frames(conn, frames)
                 self.send(conn, Notice(f"end of the history of #{room}", code="history"))
+
+    def _history_frames(
+        self, conn: Connection, records: list[Record], *, whole: bool = False
+    ) -> list[bytes] | None:
+        """*records* encoded for *conn*, as many of the newest as fit in half its outbox.
+
+        With *whole*, all of them or ``None``: a recovery is complete or not at
+        all.  History never makes a client overflow its outbox and be cut off.
+        """
+        budget = self.config.outbox_limit // 2
+        wire = conn.wire
+        frames: list[bytes] = []
+        total = 0
+        for record in reversed(records):
+            data = wire(self.history_message(record))
+            total += len(data)
+            if total > budget:
+                if whole:
+                    return None
+                break
+            frames.append(data)
+        frames.reverse()
+        return frames
+
+    def _hold_frames(self, conn: Connection, frames: list[bytes]) -> None:
+        held, instant = self._held, self.instant
+        for data in frames:
+            if data and not conn.outbox.hold(data, held, instant):
+                return
 
     def _history(self, conn: Connection, command: commands.History) -> None:
         room = conn.rooms.get(name_key(command.room))
@@ -516,7 +543,10 @@ class Broadcaster:
             records = self.store.recent(room, limit)
         else:
             records = self.store.before(room, command.before, limit)
-        self.send(conn, HistoryPage(room, tuple(self.history_message(r) for r in records)))
+        # A page is one frame: the newest of the page that fit in half the outbox.
+        fitting = len(self._history_frames(conn, records) or [])
+        page = records[len(records) - fitting :] if fitting else []
+        self.send(conn, HistoryPage(room, tuple(self.history_message(r) for r in page)))
 
     # -- the handler chain ---------------------------------------------------------
 

@@ -33,6 +33,7 @@ from .jsonwire import (
 from .jsonwire import _event_from as _v1_event_from
 from .jsonwire import _names as _name_list
 from .jsonwire import _str as _string
+from .names import name_key
 
 PROTOCOL_VERSION = 2
 SUBPROTOCOL = "triochat.v2"
@@ -104,10 +105,14 @@ def _login(obj: dict[str, Any]) -> LoginV2 | FrameError:
     if len(given) > MAX_LOGIN_ROOMS:
         return FrameError("bad_field", f"'login' may name at most {MAX_LOGIN_ROOMS} rooms")
     rooms: dict[str, Since | None] = {}
+    keys: set[str] = set()
     for room, since in given.items():
         checked = _name_field({"type": "login", "room": room}, "room", "room name")
         if isinstance(checked, FrameError):
             return checked
+        if name_key(checked) in keys:
+            return FrameError("bad_field", f"'login' names the room {checked} twice")
+        keys.add(name_key(checked))
         if since is None:
             rooms[checked] = None
             continue
