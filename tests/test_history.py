@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -11,9 +12,16 @@ import trio
 import trio.testing
 
 from triochat import ChatServer
-from triochat._store import SqliteStore, open_store
+from triochat._store import SqliteStore, StoreError, open_store
 from triochat.cli import main
 from triochat.testing import LineTestClient, connect, open_test_server
+
+
+def leaves(group: BaseExceptionGroup[StoreError]) -> list[StoreError]:
+    found: list[StoreError] = []
+    for exc in group.exceptions:
+        found += leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return found
 
 
 def store_of(server: ChatServer) -> object:
@@ -211,3 +219,30 @@ def test_an_unwritable_store_path_is_one_line_and_exit_1(
 def test_bad_store_settings_are_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(serve_args(*argv)) == 2
     assert one_error_line(capsys).startswith("triochat serve: ")
+
+
+async def test_a_store_that_cannot_write_stops_the_server_and_shows_nothing_unstored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_write(ops: list[object]) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    path = tmp_path / "chat.db"
+    failures: list[StoreError] = []
+    lines: list[str] = []
+    try:
+        with trio.fail_after(20):
+            async with open_test_server(store=f"sqlite:{path}") as server:
+                alice = await connect(server, "alice")
+                bob = await connect(server, "bob")
+                assert await alice.receive() == "*** bob has joined the chat ***"
+                store = store_of(server)
+                assert isinstance(store, SqliteStore)
+                monkeypatch.setattr(store, "_write", failing_write)
+                await bob.send("never stored")
+                lines = await alice.receive_all()  # cut off: the server stops
+                await server.join()
+    except* StoreError as group:
+        failures += leaves(group)
+    assert [str(e) for e in failures] == [f"cannot write store {path}: disk I/O error"]
+    assert "bob: never stored" not in lines
