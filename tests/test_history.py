@@ -246,3 +246,22 @@ async def test_a_store_that_cannot_write_stops_the_server_and_shows_nothing_unst
         failures += leaves(group)
     assert [str(e) for e in failures] == [f"cannot write store {path}: disk I/O error"]
     assert "bob: never stored" not in lines
+
+
+async def test_a_restart_brings_back_rooms_with_history_as_far_as_max_rooms_allows(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    async with open_test_server(store=f"sqlite:{path}") as server:
+        alice = await connect(server, "alice")
+        for room in ("one", "two", "three"):
+            await alice.send(f"/join {room}")
+            await alice.send(f"in {room}")
+        await alice.send("/rooms")
+        assert await alice.receive_until(
+            "*** rooms: #lobby (1) [joined], #one (1) [joined], #two (1) [joined], #three (1) [here] ***"
+        )
+    async with open_test_server(store=f"sqlite:{path}", max_rooms=3) as server:
+        bob = await connect(server, "bob")
+        await bob.send("/rooms")
+        assert await bob.receive() == "*** rooms: #lobby (1) [here], #one (0), #two (0) ***"
+        store = store_of(server)
+        assert sorted(store.rooms()) == ["one", "two"]  # type: ignore[attr-defined]

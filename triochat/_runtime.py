@@ -85,10 +85,15 @@ class Runtime:
     def use_store(self, store: RoomLog) -> None:
         """Keep the rooms' messages in *store* (before the broadcaster starts).
 
-        Rooms the store remembers from an earlier run exist again, empty.
+        Rooms the store remembers with history from an earlier run exist
+        again, empty, as far as ``max_rooms`` allows; the store forgets the
+        others (they start anew if they come back).
         """
         self.broadcaster.store = store
         self.hub.restore(room for room in store.rooms() if store.recent(room, 1))
+        for room in store.rooms():
+            if self.hub.room_name(room) is None:
+                store.discard(room)  # no history, or no place left under max_rooms
 
     def _has_history(self, room: str) -> bool:
         return bool(self.broadcaster.store.recent(room, 1))
