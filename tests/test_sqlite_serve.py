@@ -18,8 +18,13 @@ from triochat.protocol.lines import encode_line
 SERVE = [sys.executable, "-m", "triochat", "serve", "--host", "127.0.0.1", "--port", "0", "--tcp-port", "0"]
 
 
-async def start_server(nursery: trio.Nursery, path: Path) -> tuple[trio.Process, int, int, Output]:
-    command = [*SERVE, "--store", f"sqlite:{path}", "--rate-limit", "off", "--log-level", "error"]
+async def start_server(
+    nursery: trio.Nursery, path: Path, *more: str
+) -> tuple[trio.Process, int, int, Output]:
+    command = [*SERVE, "--store", f"sqlite:{path}", "--rate-limit", "off", "--log-level", "error", *more]
+    # A busy machine may keep the watcher from reading for a while: it must not be
+    # cut off as too slow, which is not what these tests are about.
+    command += ["--outbox-limit", str(64 << 20), "--send-timeout", "60"]
     proc: trio.Process = await nursery.start(_background(command))
     assert proc.stdout is not None
     out = Output(proc.stdout)
@@ -50,7 +55,8 @@ async def test_kill_9_during_traffic_then_restart_keeps_everything_shown(tmp_pat
     path = tmp_path / "chat.db"
     received: list[tuple[str, int, str]] = []
     async with trio.open_nursery() as nursery:
-        proc, tcp, ws, _ = await start_server(nursery, path)
+        # The file keeps what the window keeps: all of it here, to check every seq.
+        proc, tcp, ws, _ = await start_server(nursery, path, "--history-size", "100000")
         async with open_chat_client(f"ws://127.0.0.1:{ws}", name="watcher") as watcher:
             sender = await line_login(tcp, "sender")
 
@@ -58,6 +64,8 @@ async def test_kill_9_during_traffic_then_restart_keeps_everything_shown(tmp_pat
                 try:
                     for n in range(20_000):
                         await sender.send_all(encode_line(f"message {n}"))
+                        if n % 50 == 49:
+                            await trio.sleep(0.001)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                     pass  # the server was killed
 
@@ -82,7 +90,7 @@ async def test_kill_9_during_traffic_then_restart_keeps_everything_shown(tmp_pat
         await sender.aclose()
 
         # The next start opens the file and goes on in the same epoch.
-        proc, tcp, ws, _ = await start_server(nursery, path)
+        proc, tcp, ws, _ = await start_server(nursery, path, "--history-size", "100000")
         async with open_chat_client(f"ws://127.0.0.1:{ws}", name="again") as again:
             await again.send("after the crash")
             await again.who()
