@@ -7,12 +7,14 @@ import random
 import sys
 from collections import defaultdict
 
+import pytest
 import trio
 import trio.testing
 
 from tests.test_cli_chat_flows import Output, _background
 from triochat import ChatClient, ChatServer, open_chat_client
-from triochat.protocol.events import ChatMessage, Event, RoomEntered
+from triochat.protocol import commands
+from triochat.protocol.events import ChatMessage, Event, Left, RoomEntered
 from triochat.testing import connect, open_test_server, open_websocket
 
 CHAT = [sys.executable, "-m", "triochat", "chat"]
@@ -248,3 +250,40 @@ async def test_the_client_knows_where_it_is() -> None:
         await alice.join("dev")
         await entered(alice)
         assert alice.room == "dev" and set(alice.positions) == {"lobby", "dev"}
+
+
+async def test_typed_commands_over_version_2_talk_in_the_current_room() -> None:
+    async with (
+        open_test_server() as server,
+        open_chat_client(ws_url(server), name="alice") as alice,
+    ):
+        nc = await connect(server, "nc")
+        await alice.command(commands.parse_command("/join dev"))  # type: ignore[arg-type]
+        await entered(alice)
+        await alice.command(commands.parse_command("in dev"))  # type: ignore[arg-type]
+        await alice.command(commands.parse_command("/me waves"))  # type: ignore[arg-type]
+        await alice.command(commands.parse_command("/part"))  # type: ignore[arg-type]
+        with trio.fail_after(10):
+            async for event in alice:
+                if isinstance(event, Left):
+                    break
+        assert alice.room == "lobby" and set(alice.positions) == {"lobby"}
+        await alice.command(commands.parse_command("back in the lobby"))  # type: ignore[arg-type]
+        assert await nc.receive() == "alice: back in the lobby"  # nothing from #dev
+        store = server._runtime.broadcaster.store  # type: ignore[union-attr]
+        assert [(r.entry.content, r.entry.action) for r in store.recent("dev", 10)] == [
+            ("in dev", False),
+            ("waves", True),
+        ]
+
+
+async def test_part_on_version_1_is_refused_before_anything_is_sent() -> None:
+    async with (
+        open_test_server() as server,
+        open_chat_client(f"ws://127.0.0.1:{server.ws_port}/v1", name="old") as old,
+    ):
+        assert old.version == 1
+        with pytest.raises(ValueError, match="one room"):
+            await old.command(commands.Part("lobby"))
+        with pytest.raises(ValueError, match="current room"):
+            await old.send("x", room="elsewhere")

@@ -532,8 +532,21 @@ class ChatClient:
         return await self._ask(self._rooms_answers, commands.ListRooms())
 
     async def command(self, command: commands.Command) -> None:
-        """Send a parsed command (see :func:`triochat.protocol.parse_command`)."""
-        await self._send(command)
+        """Send a parsed command (see :func:`triochat.protocol.parse_command`).
+
+        Chat goes to the current room, as :meth:`send` sends it; ``/join``
+        and ``/part`` are :meth:`join` and :meth:`part`.
+        """
+        if isinstance(command, commands.JoinRoom):
+            await self.join(command.room)
+        elif isinstance(command, commands.Part):
+            await self.part(command.room)
+        elif isinstance(command, commands.Say):
+            await self.send(command.text, room=command.room)
+        elif isinstance(command, commands.Action):
+            await self.action(command.text, room=command.room)
+        else:
+            await self._send(command)
 
     async def quit(self) -> None:
         """Say goodbye; the iteration ends after the server's goodbye."""

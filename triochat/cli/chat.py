@@ -78,7 +78,7 @@ class UI(Protocol):
     can_ask: bool
     """Whether :meth:`ask_name` can ask someone (a terminal) or not (a script)."""
 
-    def show(self, event: Event, me: str) -> None: ...
+    def show(self, event: Event, me: str, here: str | None = None) -> None: ...
     def info(self, text: str) -> None: ...
     def error(self, text: str) -> None: ...
     def echo(self, text: str, me: str) -> None: ...
@@ -101,8 +101,14 @@ class FilterUI:
         self._lines: list[str] = []
         self._eof = False
 
-    def show(self, event: Event, me: str) -> None:
-        """The event as the line protocol shows it: framed, safe lines."""
+    def show(self, event: Event, me: str, here: str | None = None) -> None:
+        """The event as the line protocol shows it: framed, safe lines.
+
+        Chat from a room other than *here* (the room we talk in) starts with its room.
+        """
+        if isinstance(event, ChatMessage) and here is not None and event.room != here:
+            print(linewire.encode_elsewhere(event).decode("utf-8").replace("\r\n", "\n"), end="", flush=True)
+            return
         print(linewire.event_text(event), flush=True)
 
     def info(self, text: str) -> None:
@@ -190,10 +196,12 @@ class TerminalUI:
             fragments += [("ansibrightblack", "\n" + linetext.CONTINUATION), (style, line)]
         return fragments
 
-    def show(self, event: Event, me: str) -> None:
+    def show(self, event: Event, me: str, here: str | None = None) -> None:
         if isinstance(event, ChatMessage):
             colour = sender_colour(event.sender)
             who = f"{linetext.printable(event.sender)}{' (bot)' if event.agent else ''}"
+            if here is not None and event.room != here:
+                who = f"{linetext.room_mark(event.room)}{who}"
             if event.action:
                 self._print(
                     [self._time(event.timestamp), (colour, f"* {who} "), *self._body("", event.content)]
@@ -382,7 +390,7 @@ class ChatSession:
                     self.connected.set()
                     backoff = 1.0
                     async for event in client:
-                        self.ui.show(event, client.name)
+                        self.ui.show(event, client.name, client.room)
                         if isinstance(event, NameChanged):
                             self.name = event.name
                             self.ui.set_name(event.name)
@@ -466,6 +474,8 @@ class ChatSession:
                 elif isinstance(command, commands.Action):
                     self.ui.echo_action(command.text, client.name, client.room)
         except ConnectionLost as exc:
+            self.ui.error(f"not sent: {exc}")
+        except ValueError as exc:  # a command this protocol has not got (/part on /v1)
             self.ui.error(f"not sent: {exc}")
         return True
 
