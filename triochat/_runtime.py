@@ -28,6 +28,7 @@ from .protocol import commands
 from .protocol.events import SHUTDOWN, Error
 from .protocol.names import name_key, name_problem
 from .protocol.wsframe import KEEPALIVE_PING
+from .transports.sockets import SocketStream
 
 log = logging.getLogger("triochat.server")
 access = logging.getLogger("triochat.access")
@@ -279,7 +280,10 @@ class Runtime:
         finally:
             self.connections.discard(conn)
             access.debug("connection closed: %s", describe(conn))
-            await trio.aclose_forcefully(stream)
+            if isinstance(stream, SocketStream):
+                stream.close()  # synchronous: no cancel scope and no scheduler pass per connection
+            else:
+                await trio.aclose_forcefully(stream)
 
     def _outbox_failed(self, conn: Connection) -> Callable[[str], None]:
         def failed(reason: str) -> None:

@@ -127,10 +127,12 @@ class SocketStream(trio.abc.HalfCloseableStream):
             try:
                 data = self.socket.recv(size)
             except BlockingIOError:
-                await trio.lowlevel.wait_readable(self.socket)
-                continue
+                data = None  # wait outside the except block: it would keep the exception alive
             except OSError as exc:
                 raise trio.BrokenResourceError(f"receive failed: {exc}") from exc
+            if data is None:
+                await trio.lowlevel.wait_readable(self.socket)
+                continue
             await trio.lowlevel.cancel_shielded_checkpoint()
             return data
 

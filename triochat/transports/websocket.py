@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import trio
-from wsproto.events import Request
 
 from .._broadcaster import LOGIN, ConnectionRequest, Login, Reply
 from .._connection import Connection
@@ -24,6 +23,7 @@ from ..protocol import commands, gtwire, jsonwire, v2wire
 from ..protocol.events import Error, Event, HelpText, Welcome
 from ..protocol.names import name_problem
 from ..protocol.wsframe import text_frame
+from ..protocol.wshandshake import UpgradeRequest as Request
 from .wsconn import WebSocketLink
 from .wswire import gt_wire, v1_wire, v2_wire, wire_for
 
@@ -149,13 +149,13 @@ def _closing_reason(runtime: Runtime, conn: Connection) -> tuple[int, str]:
     return 1000, ""
 
 
-async def _next_message(link: WebSocketLink) -> str | bytes | None:
-    """The next message; ``None`` once the connection is closing.
+_next_message = WebSocketLink.next_message
+"""The next message; ``None`` once the connection is closing.
 
-    Quiet peers are pinged by the server's keepalive task
-    (:meth:`Runtime.keepalive`), not here: no timer per message.
-    """
-    return await link.next_message()
+Quiet peers are pinged by the server's keepalive task
+(:meth:`Runtime.keepalive`), not here: no timer per message, and no
+coroutine of its own (an idle connection waits in fewer frames).
+"""
 
 
 def _close(link: WebSocketLink, code: int, reason: str) -> None:

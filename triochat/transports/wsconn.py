@@ -1,8 +1,13 @@
-"""One server-side WebSocket connection, driven by wsproto inside its connection task.
+"""One server-side WebSocket connection, driven inside its connection task.
+
+The upgrade request is checked by :mod:`triochat.protocol.wshandshake`
+(strict, bounded, sans-I/O); after the 101 the frames go to wsproto's frame
+parser (:class:`wsproto.frame_protocol.FrameProtocol`), which an idle
+connection drops between messages and makes again on its next read.
 
 There is no reader task and no channel: the connection task calls
 :meth:`WebSocketLink.next_message`, which reads from the stream, feeds
-wsproto and returns the next complete message.  Everything the connection
+the parser and returns the next complete message.  Everything the connection
 writes -- the 101 response or an HTTP refusal, pongs, close frames -- is
 pushed to the connection's outbox, in order with the broadcaster's frames.
 
@@ -17,26 +22,22 @@ from __future__ import annotations
 import logging
 
 import trio
-from wsproto import ConnectionType, WSConnection
-from wsproto.connection import Connection as FrameConnection
-from wsproto.connection import ConnectionState
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Ping,
-    RejectConnection,
-    RejectData,
-    Request,
-    TextMessage,
-)
-from wsproto.extensions import Extension
-from wsproto.utilities import RemoteProtocolError
+from wsproto.frame_protocol import FrameProtocol, Opcode, ParseFailed
 
 from .._connection import Connection
 from .._outbox import CONNECTION_LOST
-from ..protocol.wsdeflate import DeflateParams
+from ..protocol.wsdeflate import EXTENSION, DeflateParams
 from ..protocol.wsframe import close_frame, pong_frame
+from ..protocol.wshandshake import (
+    MAX_HEAD_BYTES,
+    HandshakeError,
+    UpgradeRequest,
+    accept_response,
+    find_head_end,
+    parse_request,
+    refusal,
+    valid_field,
+)
 from .sockets import SocketStream
 from .wsframing import Framing
 
@@ -44,9 +45,6 @@ log = logging.getLogger("triochat.websocket")
 
 RECEIVE_SIZE = 65536
 """Bytes asked for per read."""
-
-MAX_HEAD_BYTES = 16 * 1024
-"""The largest HTTP request head accepted for the handshake."""
 
 CLOSE_TIMEOUT = 2.0
 """How long closing waits for the peer's close frame and then for its end of file."""
@@ -63,8 +61,9 @@ class WebSocketLink:
         "_broken",
         "_messages",
         "_parts",
+        "_proto",
+        "_request",
         "_taken",
-        "_ws",
         "answered",
         "close_received",
         "close_sent",
@@ -82,15 +81,17 @@ class WebSocketLink:
         self.conn = conn
         self.stream = stream
         self.framing = Framing(max_message_bytes, compression=compression)
-        self._ws: WSConnection | FrameConnection = WSConnection(ConnectionType.SERVER)
-        """The handshake and frames; after the 101, only wsproto's frame-level connection."""
+        self._proto: FrameProtocol | None = None
+        """wsproto's frame parser, made by :meth:`accept` (the handshake is parsed here)."""
+        self._request: UpgradeRequest | None = None
+        """The upgrade request, until it is answered."""
         self._after_head = b""
         self._messages: list[str | bytes] = []
         """Complete messages from the last read; ``_taken`` of them were returned."""
         self._taken = 0
         self._parts: list[str | bytes] = []
         self.head = b""
-        """The raw HTTP request head."""
+        """The raw HTTP request head, until it is answered."""
         self.answered = False
         """An HTTP response (101 or a refusal) went out."""
         self.opened = False
@@ -100,7 +101,7 @@ class WebSocketLink:
         self.eof = False
         """The peer ended its side of the stream (or the stream broke)."""
         self._broken = False
-        """wsproto stopped parsing after a protocol violation."""
+        """The frame parser stopped after a protocol violation."""
 
     @property
     def deflate(self) -> DeflateParams | None:
@@ -113,44 +114,54 @@ class WebSocketLink:
         try:
             data = await self.stream.receive_some(RECEIVE_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            # A reset: nothing queued for this peer can arrive any more.
-            self.conn.outbox.fail(CONNECTION_LOST)
-            self.eof = True
+            self._lost()
             return b""
+        self._received(data)
+        return bytes(data)
+
+    def _lost(self) -> None:
+        """A reset: nothing queued for this peer can arrive any more."""
+        self.conn.outbox.fail(CONNECTION_LOST)
+        self.eof = True
+
+    def _received(self, data: bytes | bytearray) -> None:
         if data:
             self.conn.last_seen = trio.current_time()  # any bytes answer a keepalive ping
         else:
             self.eof = True
             if self.opened and not self.close_received and not self.close_sent:
                 log.info("%s ended the connection without a close frame (1006)", self.conn.peer)
-        return bytes(data)
 
-    async def receive_request(self) -> Request | None:
-        """Read the HTTP upgrade request; ``None`` if there is none (a bad one is answered)."""
-        buffer = bytearray()
-        while (end := buffer.find(b"\r\n\r\n")) < 0:
-            if len(buffer) > MAX_HEAD_BYTES:
-                self.refuse(400, body=b"request head too large")
-                return None
-            data = await self._receive()
-            if not data:
-                return None
-            buffer += data
-        self.head = bytes(buffer[: end + 4])
-        self._after_head = bytes(buffer[end + 4 :])
+    async def receive_request(self) -> UpgradeRequest | None:
+        """Read the HTTP upgrade request; ``None`` if there is none (a bad one is answered).
+
+        At most :data:`~triochat.protocol.wshandshake.MAX_HEAD_BYTES` of head
+        are read; the caller bounds the time (``handshake_timeout``).
+        """
+        data = await self._receive()
+        end = find_head_end(data)
+        if end < 0:
+            buffer = bytearray(data)
+            while data and len(buffer) <= MAX_HEAD_BYTES:
+                data = await self._receive()
+                searched = len(buffer)
+                buffer += data
+                end = find_head_end(buffer, searched)
+                if end >= 0:
+                    break
+            if end < 0:
+                if data:
+                    self.refuse(400, body=b"request head too large")
+                return None  # the peer went away before its head was complete
+            data = bytes(buffer)
+        self.head = data[:end]
+        self._after_head = data[end:]
         try:
-            self._ws.receive_data(self.head)
-            for event in self._ws.events():
-                if isinstance(event, Request):
-                    return event
-        except RemoteProtocolError as exc:
-            hint = exc.event_hint
-            status = hint.status_code if isinstance(hint, RejectConnection) else 400
-            headers = hint.headers if isinstance(hint, RejectConnection) else []
-            self._refuse(status, list(headers), str(exc).encode())
+            self._request = parse_request(self.head)
+        except HandshakeError as exc:
+            self._refuse(exc.status, list(exc.headers), exc.reason.encode())
             return None
-        self.refuse(400, body=b"not a WebSocket upgrade request")
-        return None
+        return self._request
 
     async def next_message(self) -> str | bytes | None:
         """The next complete message; ``None`` once the connection is closing or closed."""
@@ -160,70 +171,101 @@ class WebSocketLink:
             self._taken = 0
             if self.close_sent or self.close_received or self.eof:
                 return None
-            data = await self._receive()
+            if self._proto is not None and not self._parts and _at_rest(self._proto):
+                # Between messages the parser holds no state worth keeping: an
+                # idle connection drops it (about 1 KB) and the next read makes another.
+                self._proto = None
+            # Not through _receive: an idle connection waits here, and one
+            # coroutine frame less is a few hundred bytes less per connection.
+            try:
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._lost()
+                return None
+            self._received(data)
             if data:
-                self._feed(data)
+                self._feed(bytes(data))
         message = messages[self._taken]
         self._taken += 1
         return message
 
-    def _feed(self, data: bytes) -> None:
-        ws = self._ws
-        ws.receive_data(data)
-        for event in ws.events():
-            if isinstance(event, TextMessage | BytesMessage):
-                if self.close_sent:
-                    continue
-                part: str | bytes = event.data if isinstance(event.data, str | bytes) else bytes(event.data)
-                if event.message_finished and not self._parts:
-                    self._messages.append(part)
-                    continue
-                self._parts.append(part)
-                if event.message_finished:
-                    self._messages.append(_join(self._parts))
-                    self._parts = []
-            elif isinstance(event, Ping):
-                if not self.close_sent:
-                    self.conn.outbox.push(pong_frame(event.payload))
-            elif isinstance(event, CloseConnection):
-                self._closed_by_peer(event)
-                return
-            # A Pong needs nothing: any bytes already count as an answer (last_seen).
+    def _parser(self) -> FrameProtocol:
+        proto = self._proto
+        if proto is None:
+            # The framing extension is always there, for its limits; it inflates
+            # only if permessage-deflate was agreed.
+            proto = self._proto = FrameProtocol(False, [self.framing])
+        return proto
 
-    def _closed_by_peer(self, event: CloseConnection) -> None:
-        code, reason = int(event.code), event.reason or ""
-        if self._ws.state is not ConnectionState.REMOTE_CLOSING:
-            # wsproto found a protocol violation (1002, 1007) or a message too big (1009).
-            self._broken = True
-            if self.framing.too_big:
-                code, reason = 1009, f"message too big: the limit is {self.framing.limit} bytes"
-            log.info("closing %s: %d %s", self.conn.peer, code, reason)
-            self.close(code, reason)
-            return
+    def _feed(self, data: bytes) -> None:
+        proto = self._parser()
+        proto.receive_bytes(data)
+        try:
+            for frame in proto.received_frames():
+                opcode = frame.opcode
+                if opcode is Opcode.TEXT or opcode is Opcode.BINARY or opcode is Opcode.CONTINUATION:
+                    if self.close_sent:
+                        continue
+                    payload = frame.payload
+                    assert not isinstance(payload, tuple)  # only a close frame's is
+                    part: str | bytes = payload if isinstance(payload, str | bytes) else bytes(payload)
+                    if frame.message_finished and not self._parts:
+                        self._messages.append(part)
+                        continue
+                    self._parts.append(part)
+                    if frame.message_finished:
+                        self._messages.append(_join(self._parts))
+                        self._parts = []
+                elif opcode is Opcode.PING:
+                    if not self.close_sent:
+                        assert isinstance(frame.payload, bytes | bytearray)
+                        self.conn.outbox.push(pong_frame(bytes(frame.payload)))
+                elif opcode is Opcode.CLOSE:
+                    assert isinstance(frame.payload, tuple)
+                    self._closed_by_peer(*frame.payload)
+                    return
+                # A Pong needs nothing: any bytes already count as an answer (last_seen).
+        except ParseFailed as exc:
+            self._violation(int(exc.code), str(exc))
+
+    def _violation(self, code: int, reason: str) -> None:
+        """The parser found a protocol violation (1002, 1007) or a message too big (1009)."""
+        self._broken = True
+        if self.framing.too_big:
+            code, reason = 1009, f"message too big: the limit is {self.framing.limit} bytes"
+        log.info("closing %s: %d %s", self.conn.peer, code, reason)
+        self.close(code, reason)
+
+    def _closed_by_peer(self, code: int, reason: str) -> None:
         self.close_received = True
         log.info("%s closed the connection: %d %s", self.conn.peer, code, reason)
         # Echo the code, as RFC 6455 asks; a close without a code gets one without.
-        self.close(None if code == 1005 else code, "")
+        self.close(None if code == 1005 else int(code), "")
 
     # -- writing -----------------------------------------------------------------------
 
     def accept(self, subprotocol: str | None) -> None:
         """Send the 101 response; frames flow from now on."""
-        # Always there, for its limits; it answers an offer only if compression is on.
-        extensions: list[Extension] = [self.framing]
-        handshake = self._ws
-        assert isinstance(handshake, WSConnection)
-        self.conn.outbox.push(
-            handshake.send(AcceptConnection(subprotocol=subprotocol, extensions=extensions))
-        )
-        assert handshake.connection is not None
-        self._ws = handshake.connection  # the HTTP machinery is no longer needed: about 3 KB less
+        request = self._request
+        assert request is not None and not self.answered
+        framing = self.framing
+        agreed = None
+        for offer in request.extensions:
+            # Only the first acceptable permessage-deflate offer is taken (and none
+            # when compression is off); any other extension is declined.
+            params = framing.accept(offer)
+            if params is not None:
+                agreed = f"{EXTENSION}; {params}" if params else EXTENSION
+        if subprotocol is not None and subprotocol not in request.subprotocols:
+            raise ValueError(f"the client did not offer the subprotocol {subprotocol!r}")
+        self.conn.outbox.push(accept_response(request.key, subprotocol, agreed))
+        self._request = None
         self.head = b""
         self.answered = self.opened = True
         if self._after_head:
             # Frames sent right behind the request (allowed to fail: the peer jumped ahead).
             self._feed(self._after_head)
-            self._after_head = b""
+        self._after_head = b""
 
     def refuse(
         self, status: int, *, headers: list[tuple[bytes, bytes]] | None = None, body: bytes = b""
@@ -232,11 +274,16 @@ class WebSocketLink:
         self._refuse(status, headers or [], body)
 
     def _refuse(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        headers = [*headers, (b"Content-Length", str(len(body)).encode()), (b"Connection", b"close")]
-        data = self._ws.send(RejectConnection(status_code=status, headers=headers, has_body=True))
-        data += self._ws.send(RejectData(data=body))
-        self.conn.outbox.push(data)
+        fields = [(name, value) for name, value in headers if valid_field(name, value)]
+        if len(fields) < len(headers):
+            log.error("dropped invalid header fields from a %d answer to %s", status, self.conn.peer)
+        if not 200 <= status <= 599:
+            log.error("cannot answer %s with HTTP status %d: answering 500", self.conn.peer, status)
+            status, fields, body = 500, [], b"internal error"
+        self.conn.outbox.push(refusal(status, fields, body))
         self.conn.outbox.seal()
+        self._request = None
+        self.head = b""
         self.answered = True
 
     def close(self, code: int | None, reason: str) -> None:
@@ -264,6 +311,11 @@ class WebSocketLink:
         if outbox.failure is not None or not self.answered:
             return  # nothing can be said, or nothing was: just close
         outbox.seal()
+        if self.eof and not outbox.draining:
+            # The peer has ended its side and nothing is left to send: closing
+            # the socket now is orderly (no unread bytes, so no reset), and
+            # saves a timer and a scheduler pass per connection.
+            return
         with trio.move_on_after(CLOSE_TIMEOUT):
             if self.close_sent:
                 while not self.close_received and not self._broken and not self.eof:
@@ -294,11 +346,32 @@ class WebSocketLink:
 
     def _feed_closing(self, data: bytes) -> None:
         """Parse what arrives after our close, for the peer's close; drop the rest."""
-        self._ws.receive_data(data)
-        for event in self._ws.events():
-            if isinstance(event, CloseConnection):
-                self.close_received = True  # its answer, or a violation: either way, done
-                return
+        proto = self._parser()
+        proto.receive_bytes(data)
+        try:
+            for frame in proto.received_frames():
+                if frame.opcode is Opcode.CLOSE:
+                    self.close_received = True  # its answer
+                    return
+        except ParseFailed:
+            self.close_received = True  # a violation: either way, done
+
+
+def _at_rest(proto: FrameProtocol) -> bool:
+    """True if *proto* is between messages, with no byte of a next frame buffered.
+
+    It looks into wsproto's parser; should those attributes change, the
+    answer is ``False`` and the parser is simply kept.
+    """
+    decoder = getattr(proto, "_frame_decoder", None)
+    messages = getattr(proto, "_message_decoder", None)
+    buffer = getattr(decoder, "buffer", None)
+    return (
+        buffer is not None
+        and getattr(decoder, "header", True) is None
+        and getattr(messages, "opcode", True) is None
+        and len(getattr(buffer, "buffer", b"?")) == 0
+    )
 
 
 def _join(parts: list[str | bytes]) -> str | bytes:
