@@ -372,3 +372,37 @@ async def test_history_bigger_than_the_outbox_is_cut_to_fit_and_nobody_is_cut_of
                 assert frame["type"] == "history"
                 assert [int(m["text"].split()[0]) for m in frame["messages"]] == [8, 9]
         assert server.statistics().slow_disconnects == 0
+
+
+async def test_joining_during_a_flood_gives_history_then_live_with_no_gap_or_repeat() -> None:
+    async with (
+        open_test_server(rate_limit=None, join_history=50) as server,
+        open_websocket(server, "/v2") as sender,
+        open_websocket(server, "/v2") as late,
+    ):
+        await login(sender, "sender")
+        await recv(sender)
+        await login(late, "late", rooms={})
+
+        async def flood() -> None:
+            for n in range(300):
+                await send(sender, type="say", text=f"m{n}")
+                if n % 10 == 0:
+                    await trio.lowlevel.checkpoint()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(flood)
+            for _ in range(20):  # let some messages go first
+                await trio.lowlevel.checkpoint()
+            await send(late, type="join", room="lobby")
+        room = await recv(late)
+        assert room["type"] == "room"
+        seqs: list[int] = []
+        while not seqs or seqs[-1] < 300:
+            frame = await recv(late)
+            if frame["type"] == "message":
+                assert frame.get("history", False) is (frame["seq"] <= room["seq"])
+                seqs.append(frame["seq"])
+        # The recent history ends where the room was on joining; live ones follow.
+        assert seqs == list(range(seqs[0], 301))
+        assert seqs[0] == max(1, room["seq"] - 49)
