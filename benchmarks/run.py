@@ -17,12 +17,16 @@ in ``benchmarks.loadgen``).
 from __future__ import annotations
 
 import argparse
+import atexit
+import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,9 +100,16 @@ SUBJECTS = {
         Subject("asyncio-howto", (PY, "-m", "benchmarks.peers.asyncio_howto", "0"), "tcp-plain", "tcp"),
         Subject("asyncio-protocol", (PY, "-m", "benchmarks.peers.asyncio_protocol", "0"), "tcp-plain", "tcp"),
         Subject("group-terminal", (PY, "-m", "benchmarks.peers.group_terminal_server", "0"), "gt", "ws"),
+        # The room log's cost: triochat-ws keeps 1000 messages per room in memory
+        # (the default); these two turn history off, or keep it in an SQLite file
+        # (a fresh one per start, see SCRATCH).
+        Subject("triochat-ws-nohistory", (*TRIOCHAT, "--history-size", "0"), "triochat-ws", "ws"),
+        Subject("triochat-ws-sqlite", (*TRIOCHAT, "--store", "sqlite:{scratch}"), "triochat-ws", "ws"),
     ]
 }
-PLAIN = tuple(name for name in SUBJECTS if not name.endswith("-deflate"))
+HISTORY = ("triochat-ws-nohistory", "triochat-ws-sqlite")
+"""triochat-ws with history off and with the SQLite store, beside triochat-ws at fan-out N=100."""
+PLAIN = tuple(name for name in SUBJECTS if not name.endswith("-deflate") and name not in HISTORY)
 """Every server, without compression."""
 WEBSOCKET = ("triochat-ws", "websockets", "websockets-trio")
 """triochat's WebSocket side and the `websockets` library's servers (asyncio, Trio)."""
@@ -154,7 +165,8 @@ def plan(scenarios: list[str], quick: bool) -> list[Point]:
     if "fanout" in scenarios:
         for n in (10, 100) if quick else (10, 100, 1000):
             deliveries = 60_000 if quick else 400_000
-            points.append(Point("fanout", PLAIN, {"clients": n, "deliveries": deliveries}))
+            subjects = PLAIN + HISTORY if n == 100 else PLAIN
+            points.append(Point("fanout", subjects, {"clients": n, "deliveries": deliveries}))
     if "latency" in scenarios:
         cases = [(100, 50_000)] if quick else [(100, 10_000), (100, 50_000), (1000, 50_000)]
         subjects = (
@@ -203,10 +215,25 @@ def plan(scenarios: list[str], quick: bool) -> list[Point]:
     return _merged(points)
 
 
+def _scratch_file() -> str:
+    """A new file name in a directory removed when the run ends (for ``{scratch}``)."""
+    global _SCRATCH
+    if _SCRATCH is None:
+        _SCRATCH = tempfile.mkdtemp(prefix="triochat-bench-")
+        atexit.register(shutil.rmtree, _SCRATCH, True)
+    return os.path.join(_SCRATCH, f"{next(_SCRATCH_NAMES)}.db")
+
+
+_SCRATCH: str | None = None
+_SCRATCH_NAMES = itertools.count(1)
+
+
 def start_server(subject: Subject) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(
-        subject.command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
+    command = [
+        part.replace("{scratch}", _scratch_file()) if "{scratch}" in part else part
+        for part in subject.command
+    ]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

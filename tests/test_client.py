@@ -76,11 +76,17 @@ async def test_client_chat_commands_and_events(server: ChatServer, scheme: str) 
         assert await alice.who() == ("alice", "bob")
         await alice.send_private("bob", "psst")
         assert await next_of(bob, PrivateChat) == PrivateChat("alice", "bob", "psst")
-        await bob.join("dev")
-        assert await next_of(bob, RoomEntered) == RoomEntered("dev", ("bob",))
+        await bob.join("dev")  # bob (version 2) is in both rooms now, and talks in #dev
+        entered = await next_of(bob, RoomEntered)
+        assert isinstance(entered, RoomEntered)
+        assert (entered.room, entered.names, entered.seq, entered.recovered) == ("dev", ("bob",), 0, False)
         assert bob.room == "dev"
+        assert set(bob.positions) == {"lobby", "dev"}
+        assert await alice.rooms() == (("lobby", 2), ("dev", 1))
+        await bob.part("lobby")
         assert await next_of(alice, Left) == Left("bob", "lobby", logout=False)
-        assert await alice.rooms() == (("lobby", 1), ("dev", 1))
+        assert await next_of(bob, Left) == Left("bob", "lobby", logout=False)
+        assert set(bob.positions) == {"dev"}
         await alice.nick("alicia")
         assert await next_of(alice, NameChanged) == NameChanged("alicia")
         assert alice.name == "alicia"

@@ -26,7 +26,13 @@ def test_slash_commands_decode_to_the_native_command_objects() -> None:
     assert decode(chat_frame("/nick tina")) == commands.Nick("tina")
     assert decode(chat_frame("//who is there")) == commands.Say("/who is there")
     assert decode(chat_frame("   ")) is None
-    for text, code in [("/join dev", "one_room"), ("/frobnicate", "bad_command"), ("/msg", "bad_command")]:
+    for text, code in [
+        ("/join dev", "one_room"),
+        ("/part", "one_room"),
+        ("/part lobby", "one_room"),
+        ("/frobnicate", "bad_command"),
+        ("/msg", "bad_command"),
+    ]:
         result = decode(chat_frame(text))
         assert isinstance(result, jsonwire.FrameError) and result.code == code, text
 

@@ -109,6 +109,8 @@ async def test_send_message_from_outside_and_to_one_room(
     await chat_server.send_message("to all", "announcer")
     await chat_server.send_message("dev only", "announcer", room="dev")
     assert await alice.receive_until("announcer: to all")
+    # bob is in both rooms and talks in #dev: "to all" reaches him from each.
+    assert await bob.receive() == "[#lobby] announcer: to all"
     assert await bob.receive() == "announcer: to all"
     assert await bob.receive() == "announcer: dev only"
     await trio.testing.wait_all_tasks_blocked()

@@ -7,6 +7,7 @@ class M:
     def __init__(self) -> None:
         self.name = ""
         self.room: str | None = None
+        self.rooms: dict[str, str] = {}
 
 
 def test_names_are_unique_and_released_only_by_their_owner() -> None:
@@ -38,7 +39,7 @@ def test_rooms_permanent_and_created_on_demand() -> None:
     assert hub.enter(a, "help") == "dev"
     assert [r for r, _ in hub.room_counts()] == ["lobby", "help"]  # dev vanished when empty
     assert hub.room_counts() == [("lobby", 1), ("help", 1)]
-    assert hub.release(a) == "help"
+    assert hub.release(a) == ["help"]
     assert hub.room_counts() == [("lobby", 1), ("help", 0)]
 
 
@@ -90,3 +91,60 @@ def test_rooms_compare_case_insensitively_and_keep_the_first_spelling() -> None:
     hub.enter(b, "DEV")
     assert hub.room_name("ops") is None  # gone when empty, in any spelling
     assert hub.size("dev") == 2
+
+
+def test_a_member_joins_several_rooms_and_parts_them() -> None:
+    dropped: list[str] = []
+    hub: Hub[M] = Hub(("lobby",), max_rooms=3, on_drop=dropped.append)
+    a, b = M(), M()
+    hub.reserve("a", a)
+    hub.reserve("b", b)
+    assert hub.join(a, "lobby") == "lobby"
+    assert hub.join(a, "Dev") == "Dev"
+    assert a.room == "Dev" and list(a.rooms.values()) == ["lobby", "Dev"]
+    assert hub.join(a, "LOBBY") == "lobby"  # joining again only makes it current
+    assert a.room == "lobby" and list(a.rooms.values()) == ["lobby", "Dev"]
+    assert list(hub.members("dev")) == [a]
+    assert hub.part(b, "dev") is None  # b is not in it
+    assert hub.part(a, "nowhere") is None
+    assert hub.part(a, "lobby") == "lobby"
+    assert a.room == "Dev"  # the room it has left becomes current
+    assert hub.part(a, "DEV") == "Dev"
+    assert a.room is None and a.rooms == {}
+    assert dropped == ["Dev"]  # empty and not permanent: gone
+    assert hub.room_counts() == [("lobby", 0)]
+
+
+def test_enter_moves_and_release_leaves_every_room() -> None:
+    hub: Hub[M] = Hub(("lobby",))
+    a = M()
+    hub.reserve("a", a)
+    hub.join(a, "lobby")
+    hub.join(a, "x")
+    hub.join(a, "y")
+    assert hub.enter(a, "z") == "y"  # the one-room view: out of every other room
+    assert list(a.rooms.values()) == ["z"]
+    assert [r for r, _ in hub.room_counts()] == ["lobby", "z"]
+    hub.join(a, "lobby")
+    assert hub.release(a) == ["z", "lobby"]
+    assert hub.find("a") is None and a.room is None
+
+
+def test_rooms_with_history_stay_and_make_way_when_full() -> None:
+    kept = {"old", "newer"}
+    dropped: list[str] = []
+    hub: Hub[M] = Hub(("lobby",), max_rooms=3, keep=kept.__contains__, on_drop=dropped.append)
+    a = M()
+    hub.reserve("a", a)
+    for room in ("old", "newer"):
+        hub.join(a, room)
+        hub.part(a, room)
+    assert [r for r, _ in hub.room_counts()] == ["lobby", "old", "newer"]  # kept: they have history
+    hub.join(a, "third")  # no room left: the oldest empty one makes way
+    assert dropped == ["old"]
+    assert [r for r, _ in hub.room_counts()] == ["lobby", "newer", "third"]
+    hub.join(a, "fourth")
+    assert dropped == ["old", "newer"]
+    with pytest.raises(RoomLimitReached):  # no room is empty: none can make way
+        hub.join(a, "fifth")
+    assert list(a.rooms.values()) == ["third", "fourth"]

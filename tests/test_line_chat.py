@@ -104,22 +104,29 @@ async def test_commands(chat_client: ChatClientFactory) -> None:
     assert await bob.receive() == "* alice waves"
     assert await carol.receive() == "* alice waves"
 
-    await carol.send("/join dev")
+    await carol.send("/join dev")  # carol is in both rooms now, and talks in #dev
     assert await carol.receive() == "*** you are in #dev with 1: carol ***"
-    assert await alice.receive() == "*** carol has left #lobby ***"
-    assert await bob.receive() == "*** carol has left #lobby ***"
     await alice.send("/rooms")
-    assert await alice.receive() == "*** rooms: #lobby (2), #dev (1) ***"
+    assert await alice.receive() == "*** rooms: #lobby (3) [here], #dev (1) ***"
+    await carol.send("/rooms")
+    assert await carol.receive() == "*** rooms: #lobby (3) [joined], #dev (1) [here] ***"
 
     await bob.send("/join dev")
     assert await carol.receive() == "*** bob has joined #dev ***"
-    assert await alice.receive() == "*** bob has left #lobby ***"
     assert await bob.receive() == "*** you are in #dev with 2: bob, carol ***"
-    await alice.send("lobby only")
+    await alice.send("lobby talk")
+    assert await bob.receive() == "[#lobby] alice: lobby talk"  # not bob's current room
+    assert await carol.receive() == "[#lobby] alice: lobby talk"
     await bob.send("dev only")
     assert await carol.receive() == "bob: dev only"
     await bob.send("/join dev")
     assert await bob.receive() == "*** you are already in #dev ***"
+    await bob.send("/part lobby")
+    assert await bob.receive() == "*** bob has left #lobby ***"
+    assert await alice.receive() == "*** bob has left #lobby ***"
+    assert await carol.receive() == "*** bob has left #lobby ***"
+    await bob.send("/part nowhere")
+    assert await bob.receive() == "error: you are not in #nowhere"
 
     await bob.send("/nick robert")
     assert await bob.receive() == "*** you are now known as robert ***"
@@ -135,13 +142,17 @@ async def test_commands(chat_client: ChatClientFactory) -> None:
     assert any("/msg NAME text" in line for line in help_lines)
 
     await trio.testing.wait_all_tasks_blocked()
-    assert alice.lines_nowait() == []  # the lobby message went to nobody else
+    assert alice.lines_nowait() == []  # the dev message went to nobody else
     assert bob.lines_nowait() == []
     assert carol.lines_nowait() == []
 
-    await bob.send("/quit")
-    assert await bob.receive_all() == ["Goodbye robert."]
-    assert await carol.receive() == "*** robert has left the chat ***"
+    await carol.send("/quit")
+    assert await carol.receive_all() == ["Goodbye carol."]
+    assert await bob.receive() == "*** carol has left the chat ***"  # once, though in two rooms
+    assert await alice.receive() == "*** carol has left the chat ***"
+    await trio.testing.wait_all_tasks_blocked()
+    assert alice.lines_nowait() == []
+    assert bob.lines_nowait() == []
 
 
 async def test_name_freed_by_quit_and_by_nick(
@@ -165,7 +176,7 @@ async def test_replies_follow_input_order(chat_client: ChatClientFactory) -> Non
         "error: line longer than 4096 bytes; discarded",
         "error: line is not valid UTF-8; discarded",
         "*** you are now known as al ***",
-        "*** rooms: #lobby (1) ***",
+        "*** rooms: #lobby (1) [here] ***",
         "Goodbye al.",
     ]
 

@@ -3,6 +3,8 @@ import socket
 import pytest
 import trio
 import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from triochat._outbox import CONNECTION_LOST, SLOW_DEADLINE, SLOW_OVERFLOW, Outbox
 from triochat.transports.sockets import SocketStream
@@ -218,3 +220,114 @@ async def test_a_push_while_bytes_are_held_counts_against_the_limit() -> None:
         assert outbox.hold(b"12345678", pending)
         assert not outbox.push(b"9abc")
     assert failures == [SLOW_OVERFLOW]
+
+
+async def test_batches_held_for_durability_are_released_in_order() -> None:
+    stream = FakeStream(accept_now=1000)
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(stream, nursery, limit=100, send_timeout=1, on_fail=pytest.fail)
+        pending: list[Outbox] = []
+        assert outbox.hold(b"1a", pending, False)
+        assert outbox.hold(b"1b", pending, False)
+        assert pending == [outbox]
+        outbox.close_batch(1)
+        pending = []
+        assert outbox.hold(b"2", pending, False)
+        assert pending == [outbox]  # a new batch lists it again
+        outbox.close_batch(2)
+        assert outbox.push(b"p")  # a push (a pong) goes after the held batches
+        assert outbox.queued == 6
+        assert bytes(stream.written) == b""
+        outbox.release_through(1)
+        assert bytes(stream.written) == b"1a1b"
+        outbox.release_through(2)  # the last batch: the push after it goes too
+        assert bytes(stream.written) == b"1a1b2p"
+        assert outbox.queued == 0
+        outbox.release_through(3)  # nothing left: harmless
+        assert bytes(stream.written) == b"1a1b2p"
+
+
+async def test_a_draining_outbox_still_holds_for_durability() -> None:
+    stream = FakeStream(accept_now=1)
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(stream, nursery, limit=100, send_timeout=10, on_fail=pytest.fail)
+        assert outbox.push(b"ab")
+        assert outbox.draining
+        pending: list[Outbox] = []
+        assert outbox.hold(b"c", pending, False)
+        outbox.close_batch(7)
+        stream.gate.set()
+        await trio.testing.wait_all_tasks_blocked()
+        assert bytes(stream.written) == b"ab"  # "c" waits for its batch
+        outbox.release_through(7)
+        await trio.testing.wait_all_tasks_blocked()
+        assert bytes(stream.written) == b"abc"
+
+
+@st.composite
+def batch_scripts(draw: st.DrawFn) -> list[tuple[str, int]]:
+    """Holds in batches, pushes between them, and releases of closed batches in order."""
+    script: list[tuple[str, int]] = []
+    closed = released = 0
+    for _ in range(draw(st.integers(1, 12))):
+        for _ in range(draw(st.integers(0, 3))):
+            script.append(("hold", closed + 1))
+        if draw(st.booleans()):
+            closed += 1
+            script.append(("close", closed))
+        if draw(st.booleans()):
+            script.append(("push", closed))
+        if released < closed and draw(st.booleans()):
+            released = draw(st.integers(released + 1, closed))
+            script.append(("release", released))
+    closed += 1
+    script.append(("close", closed))
+    script.append(("release", closed))
+    return script
+
+
+@settings(max_examples=200, deadline=None)
+@given(batch_scripts())
+def test_batches_released_in_order_keep_the_order_of_every_byte(script: list[tuple[str, int]]) -> None:
+    async def run() -> None:
+        stream = FakeStream(accept_now=1 << 20)
+        async with trio.open_nursery() as nursery:
+            outbox = Outbox(stream, nursery, limit=1 << 20, send_timeout=1, on_fail=pytest.fail)
+            pending: list[Outbox] = []
+            # The model: each item with the batch whose release lets it out.
+            items: list[list[object]] = []  # [data, batch, floating push]
+            closed = released = 0
+            open_batch = False
+            for n, (op, batch) in enumerate(script):
+                data = f"<{n}>".encode()
+                if op == "hold":
+                    assert outbox.hold(data, pending, False)
+                    for item in items:  # a push still held joins the batch now open
+                        if item[2] and item[1] > released:  # type: ignore[operator]
+                            item[1], item[2] = batch, False
+                    items.append([data, batch, False])
+                    open_batch = True
+                elif op == "push":
+                    assert outbox.push(data)
+                    waiting = any(b > released for _, b, _ in items)  # type: ignore[operator]
+                    if open_batch:  # held with the batch being built
+                        items.append([data, closed + 1, False])
+                    else:  # after the last closed batch, or at once
+                        items.append([data, closed if waiting else released, waiting])
+                elif op == "close":
+                    outbox.close_batch(batch)
+                    closed = batch
+                    open_batch = False
+                    for item in items:  # a push still held is inside this batch's span now
+                        if item[2] and item[1] > released:  # type: ignore[operator]
+                            item[1], item[2] = batch, False
+                    pending.clear()
+                else:
+                    outbox.release_through(batch)
+                    released = batch
+                # Nothing is written before its batch is released, and all in order.
+                due = b"".join(d for d, b, _ in items if b <= released)  # type: ignore[misc, operator]
+                assert bytes(stream.written) == due, (op, batch)
+            assert outbox.queued == 0
+
+    trio.run(run)

@@ -10,8 +10,12 @@ from triochat.protocol.names import name_problem
 
 from .protocol_strategies import PROPERTIES, hostile_text, names
 
-COMMAND_TYPES = (c.Say, c.Action, c.PrivateMessage, c.JoinRoom, c.ListRooms, c.Who, c.Nick, c.Help, c.Quit)
-verbs = st.sampled_from(["/me", "/msg", "/join", "/nick", "/who", "/rooms", "/help", "/quit", "/x", "//"])
+COMMAND_TYPES = (
+    c.Say, c.Action, c.PrivateMessage, c.JoinRoom, c.Part, c.ListRooms, c.Who, c.Nick, c.Help, c.Quit,
+)  # fmt: skip
+verbs = st.sampled_from(
+    ["/me", "/msg", "/join", "/part", "/nick", "/who", "/rooms", "/help", "/quit", "/x", "//"]
+)
 
 
 @PROPERTIES
@@ -29,6 +33,8 @@ def test_any_input_is_a_command_an_error_or_nothing(line: str) -> None:
         assert result.text.strip()
     elif isinstance(result, c.JoinRoom):
         assert name_problem(result.room, what="room name") is None
+    elif isinstance(result, c.Part):
+        assert result.room is None or name_problem(result.room, what="room name") is None
     elif isinstance(result, c.Nick):
         assert name_problem(result.name) is None
     elif isinstance(result, c.Action | c.PrivateMessage):
@@ -47,5 +53,7 @@ def test_plain_text_and_escaped_slashes_are_said_as_typed(said: str) -> None:
 def test_commands_with_arguments_round_trip(name: str, room: str, body: str) -> None:
     assert c.parse_command(f"/nick {name}") == c.Nick(name)
     assert c.parse_command(f"/join #{room}") == c.JoinRoom(room)
+    assert c.parse_command(f"/part #{room}") == c.parse_command(f"/PART {room}") == c.Part(room)
+    assert c.parse_command("/part") == c.Part()
     assert c.parse_command(f"/me {body}") == c.Action(body)
     assert c.parse_command(f"/msg {name} {body}") == c.PrivateMessage(name, body)

@@ -9,10 +9,12 @@ recipients' outboxes, which never wait for a client.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import trio
@@ -21,6 +23,7 @@ from ._config import ServerConfig
 from ._connection import Connection, Encoder
 from ._hub import Hub, RoomLimitReached
 from ._outbox import Outbox
+from ._store import MAX_PAGE, Entry, MemoryStore, Position, Record, RoomLog, Ticket
 from .protocol import commands
 from .protocol.events import (
     SHUTDOWN,
@@ -29,6 +32,7 @@ from .protocol.events import (
     Event,
     Goodbye,
     HelpText,
+    HistoryPage,
     Joined,
     Left,
     NameChanged,
@@ -46,6 +50,9 @@ access = logging.getLogger("triochat.access")
 
 MAX_FOLLOWUPS = 100
 """How many replies one message's handlers may queue."""
+
+STORE_FAILED = "the server cannot store messages"
+"""Why clients are cut off when the room log fails."""
 
 
 class HandlerContext:
@@ -81,10 +88,16 @@ MessageHandler = Callable[[str, str], Awaitable[None]]
 """``async def handler(content, username) -> None``: observe chat messages."""
 
 
+@dataclass(frozen=True, slots=True)
 class Login:
-    """Request: a connection that reserved its name enters the default room."""
+    """Request: a connection that reserved its name enters the chat.
 
-    __slots__ = ()
+    Without *rooms* it enters the default room; otherwise it joins each of
+    *rooms* (each with the last position its user saw, or ``None``), in
+    order, and each is answered as a join is.
+    """
+
+    rooms: Mapping[str, tuple[str, int] | None] | None = None
 
 
 LOGIN = Login()
@@ -182,6 +195,18 @@ class Broadcaster:
         self._followups: list[PrivateChat | _AgentSend] | None = None
         self._held: list[Outbox] = []
         """Outboxes holding bytes of the current batch (see :meth:`Outbox.hold`)."""
+        self.store: RoomLog = MemoryStore(config.history_size)
+        """The room log: positions and history (the server sets the one it opened)."""
+        self._batches = itertools.count(1)
+        self._in_flight = 0
+        """Batches whose bytes wait for the store to make them durable."""
+        self._leaves: list[trio.Event] = []
+        """Leaves handled in this batch: set once the batch's bytes are released."""
+
+    @property
+    def instant(self) -> bool:
+        """True when the store makes everything durable at once (in memory)."""
+        return isinstance(self.store, MemoryStore)
 
     # -- the task --------------------------------------------------------------
 
@@ -205,7 +230,11 @@ class Broadcaster:
             receive.close()
 
     async def _serve(self, receive: trio.MemoryReceiveChannel[Request]) -> None:
+        instant = self.instant
         while True:
+            if not instant:
+                # Backpressure: while the store lags, the inbound channel fills.
+                await self.store.wait_writable()
             request = await receive.receive()
             while True:
                 if isinstance(request, Stop):
@@ -234,17 +263,52 @@ class Broadcaster:
             self.release()
 
     def release(self) -> None:
-        """Write out everything held during the current batch."""
+        """End the current batch: its bytes go out once the store has its messages.
+
+        With the in-memory store (or when the batch appended nothing and
+        everything before is durable) that is at once.  Otherwise the bytes
+        stay held, tagged with the batch, while the broadcaster goes on; the
+        store's ticket releases them, batch after batch, in order.
+        """
+        ticket = self.store.end_batch()
         held = self._held
-        if held:
-            self._held = []
+        leaves = self._leaves
+        if ticket.done and not self._in_flight and ticket.error is None:
+            if held:
+                self._held = []
+                for outbox in held:
+                    outbox.release()
+            if leaves:
+                self._leaves = []
+                for done in leaves:
+                    done.set()
+            return
+        if not held and not leaves and ticket.done:
+            return
+        self._held = []
+        self._leaves = []
+        batch = next(self._batches)
+        for outbox in held:
+            outbox.close_batch(batch)
+        self._in_flight += 1
+        ticket.add_done_callback(functools.partial(self._durable, batch, held, leaves))
+
+    def _durable(self, batch: int, held: list[Outbox], leaves: list[trio.Event], ticket: Ticket) -> None:
+        """A batch's ticket is done: show its bytes (or, if the store failed, nothing)."""
+        self._in_flight -= 1
+        if ticket.error is None:
             for outbox in held:
-                outbox.release()
+                outbox.release_through(batch)
+        else:
+            for outbox in held:
+                outbox.fail(STORE_FAILED)
+        for done in leaves:
+            done.set()
 
     def send(self, conn: Connection, event: Event) -> bool:
         """Send *event* to one connection as part of the current batch."""
         data = conn.wire(event)
-        return bool(data) and conn.outbox.hold(data, self._held)
+        return bool(data) and conn.outbox.hold(data, self._held, self.instant)
 
     def reserved_for_another(self, conn: Connection, name: str) -> bool:
         """True if *name* belongs to an identity that *conn* is not authenticated as."""
@@ -271,11 +335,22 @@ class Broadcaster:
 
     # -- delivery --------------------------------------------------------------
 
-    def announce(self, event: Event, room: str, exclude: Connection | None = None) -> None:
-        """Tell *room* that someone came or went, unless it is above ``presence_limit``."""
+    def announce(
+        self, event: Event, room: str, exclude: Connection | None = None, told: set[Connection] | None = None
+    ) -> None:
+        """Tell *room* that someone came or went, unless it is above ``presence_limit``.
+
+        With *told*, members in it are skipped and the others added to it
+        (one notice per user when someone comes to or leaves several rooms).
+        """
         limit = self.config.presence_limit
-        if limit is None or self.hub.size(room) <= limit:
-            self.fan_out(event, self.hub.members(room), exclude)
+        if limit is not None and self.hub.size(room) > limit:
+            return
+        members: Iterable[Connection] = self.hub.members(room)
+        if told is not None:
+            members = [m for m in members if m not in told]
+            told.update(members)
+        self.fan_out(event, members, exclude)
 
     def fan_out(
         self, event: Event, recipients: Iterable[Connection], exclude: Connection | None = None
@@ -283,6 +358,7 @@ class Broadcaster:
         """Push *event* to *recipients*, encoded once per wire format."""
         encoded: dict[Encoder, bytes] = {}
         held = self._held
+        instant = self.instant
         delivered = 0
         for conn in recipients:
             if conn is exclude:
@@ -291,14 +367,50 @@ class Broadcaster:
             data = encoded.get(wire)
             if data is None:
                 data = encoded[wire] = wire(event)
-            if data and conn.outbox.hold(data, held):
+            if data and conn.outbox.hold(data, held, instant):
                 delivered += 1
         self.stats.deliveries += delivered
         return delivered
 
-    def _deliver_chat(self, message: ChatMessage, sender: Connection | None) -> None:
-        exclude = sender if sender is not None and not sender.echo else None
-        self.fan_out(message, self.hub.members(message.room), exclude)
+    def _fan_out_chat(self, message: ChatMessage, exclude: Connection | None) -> None:
+        """Like :meth:`fan_out`; members whose current room is another see the room."""
+        encoded: dict[Encoder, bytes] = {}
+        held = self._held
+        instant = self.instant
+        room = message.room
+        delivered = 0
+        for conn in self.hub.members(room):
+            if conn is exclude:
+                continue
+            wire = conn.wire if conn.room == room or conn.elsewhere is None else conn.elsewhere
+            data = encoded.get(wire)
+            if data is None:
+                data = encoded[wire] = wire(message)
+            if data and conn.outbox.hold(data, held, instant):
+                delivered += 1
+        self.stats.deliveries += delivered
+
+    def _publish(self, message: ChatMessage, sender: Connection | None) -> None:
+        """Give *message* its place in its room's log and send it to the room."""
+        room = self.hub.room_name(message.room)
+        if room is None:
+            return  # a handler named a room that does not exist
+        record = self.store.append(
+            room, Entry(message.sender, message.content, message.timestamp, message.agent, message.action)
+        )
+        message = dataclasses.replace(message, room=room, seq=record.seq, epoch=record.epoch)
+        self._fan_out_chat(message, sender if sender is not None and not sender.echo else None)
+
+    def _say(
+        self, sender: str, room: str, content: str, conn: Connection | None, *, agent: bool, action: bool
+    ) -> None:
+        """A new chat message in *room* (a displayed spelling), without handlers: the hot path."""
+        now = time.time()
+        record = self.store.append(room, Entry(sender, content, now, agent, action))
+        message = ChatMessage(
+            next(self._ids), now, sender, room, content, agent, action, record.seq, record.epoch
+        )
+        self._fan_out_chat(message, conn if conn is not None and not conn.echo else None)
 
     def _new_message(
         self, sender: str, room: str, content: str, *, agent: bool = False, action: bool = False
@@ -317,26 +429,134 @@ class Broadcaster:
         if self.stopping:
             return
         if request.room is not None:
-            rooms = [self.hub.room_name(request.room) or request.room]
+            room = self.hub.room_name(request.room)
+            if room is None:
+                if not self.store.history_size:
+                    return  # nobody could ever see it
+                try:
+                    room = self.hub.create(request.room)
+                except RoomLimitReached:
+                    log.warning("message of %s to #%s dropped: no more rooms", request.sender, request.room)
+                    return
+            rooms = [room]
         else:
             rooms = [r for r, _ in self.hub.room_counts()]
         for room in rooms:
-            message = self._new_message(request.sender, room, request.content, agent=request.agent)
-            self._deliver_chat(message, None)
+            self._say(request.sender, room, request.content, None, agent=request.agent, action=False)
 
     def _private(self, item: PrivateChat) -> None:
         target = self.hub.find(item.target)
-        if target is not None and target.room is not None and self.send(target, item):
+        if target is not None and target.entered and self.send(target, item):
             self.stats.deliveries += 1
+
+    # -- history ---------------------------------------------------------------------
+
+    @staticmethod
+    def history_message(record: Record) -> ChatMessage:
+        """A logged message as it is sent again (``history`` set, ``id`` 0)."""
+        entry = record.entry
+        return ChatMessage(
+            0,
+            entry.timestamp,
+            entry.sender,
+            record.room,
+            entry.content,
+            entry.agent,
+            entry.action,
+            record.seq,
+            record.epoch,
+            history=True,
+        )
+
+    def _entered(
+        self, conn: Connection, room: str, since: tuple[str, int] | None = None, *, login: bool = False
+    ) -> None:
+        """Tell *conn*, which just entered *room*, who is there, then what was said.
+
+        Protocol version 2 gets the room's position and either exactly the
+        messages after *since* (``recovered``) or the recent history; the
+        line protocol gets the recent history between two notices.
+        """
+        store = self.store
+        names = tuple(sorted(m.name for m in self.hub.members(room)))
+        count = self.config.join_history
+        if conn.room_required:
+            frames: list[bytes] | None = None
+            last = store.position(room)
+            if since is not None:
+                recovery = store.since(room, Position(*since))
+                if recovery.recovered:
+                    frames = self._history_frames(conn, recovery.records, whole=True)
+            recovered = frames is not None
+            if frames is None:
+                frames = (self._history_frames(conn, store.recent(room, count)) or []) if count else []
+            self.send(conn, RoomEntered(room, names, last.epoch, last.seq, recovered))
+            self._hold_frames(conn, frames)
+            return
+        if not login:  # the line protocol and version 1 say where one is only on a join
+            last = store.position(room)
+            self.send(conn, RoomEntered(room, names, last.epoch, last.seq))
+        count = min(count, conn.history_on_join)
+        if count:
+            frames = self._history_frames(conn, store.recent(room, count)) or []
+            if frames:
+                self.send(conn, Notice(_history_start(room, len(frames)), code="history"))
+                self._hold_frames(conn, frames)
+                self.send(conn, Notice(f"end of the history of #{room}", code="history"))
+
+    def _history_frames(
+        self, conn: Connection, records: list[Record], *, whole: bool = False
+    ) -> list[bytes] | None:
+        """*records* encoded for *conn*, as many of the newest as fit in half its outbox.
+
+        With *whole*, all of them or ``None``: a recovery is complete or not at
+        all.  History never makes a client overflow its outbox and be cut off.
+        """
+        budget = self.config.outbox_limit // 2
+        wire = conn.wire
+        frames: list[bytes] = []
+        total = 0
+        for record in reversed(records):
+            data = wire(self.history_message(record))
+            total += len(data)
+            if total > budget:
+                if whole:
+                    return None
+                break
+            frames.append(data)
+        frames.reverse()
+        return frames
+
+    def _hold_frames(self, conn: Connection, frames: list[bytes]) -> None:
+        held, instant = self._held, self.instant
+        for data in frames:
+            if data and not conn.outbox.hold(data, held, instant):
+                return
+
+    def _history(self, conn: Connection, command: commands.History) -> None:
+        room = conn.rooms.get(name_key(command.room))
+        if room is None:
+            self.send(conn, Error("not_in_room", f"you are not in #{command.room}"))
+            return
+        limit = max(0, min(command.limit, MAX_PAGE))
+        if command.before is None:
+            records = self.store.recent(room, limit)
+        else:
+            records = self.store.before(room, command.before, limit)
+        # A page is one frame: the newest of the page that fit in half the outbox.
+        fitting = len(self._history_frames(conn, records) or [])
+        page = records[len(records) - fitting :] if fitting else []
+        self.send(conn, HistoryPage(room, tuple(self.history_message(r) for r in page)))
 
     # -- the handler chain ---------------------------------------------------------
 
     async def _chat_through_chain(self, conn: Connection, command: commands.Say | commands.Action) -> None:
-        if conn.room is None:
+        room = self._chat_room(conn, command)
+        if room is None:
             return
         self.stats.messages_in += 1
         message: ChatMessage | None = self._new_message(
-            conn.name, conn.room, command.text, action=isinstance(command, commands.Action)
+            conn.name, room, command.text, action=isinstance(command, commands.Action)
         )
         # Handlers may await: nothing stays held while other tasks run.
         self.release()
@@ -350,7 +570,7 @@ class Broadcaster:
                     self.stats.messages_dropped += 1
                     break
             if message is not None:
-                self._deliver_chat(message, conn)
+                self._publish(message, conn)
         finally:
             self._followups = None
         for item in followups:
@@ -399,12 +619,16 @@ class Broadcaster:
         if isinstance(command, Leave):
             conn.outbox.seal()
             name = conn.name
-            room = hub.release(conn)
+            rooms = hub.release(conn)
             conn.registered = False
-            if room is not None and not self.stopping:
-                self.announce(Left(name, room, logout=True, reason=conn.leave_reason), room)
+            conn.entered = False
+            if not self.stopping:
+                told: set[Connection] = set()
+                for left in rooms:
+                    self.announce(Left(name, left, logout=True, reason=conn.leave_reason), left, told=told)
             access.info("logout %s (%s %s): %s", name, conn.transport, conn.peer, conn.leave_reason or "left")
-            command.done.set()
+            # Set once this batch's bytes are out: the connection then drains its outbox.
+            self._leaves.append(command.done)
             return
         if isinstance(command, Reply):
             self.send(conn, command.event)
@@ -416,51 +640,127 @@ class Broadcaster:
         if self.stopping:
             return
         if isinstance(command, Login):
-            room = hub.default_room
-            hub.enter(conn, room)
-            self.announce(Joined(conn.name, room, login=True), room, conn)
-            return
-        room = conn.room
-        if room is None:
+            self._login(conn, command)
             return
         if isinstance(command, commands.Say | commands.Action):
-            self.stats.messages_in += 1
-            message = self._new_message(
-                conn.name, room, command.text, action=isinstance(command, commands.Action)
-            )
-            self._deliver_chat(message, conn)
+            room = self._chat_room(conn, command)
+            if room is not None:
+                self.stats.messages_in += 1
+                self._say(
+                    conn.name,
+                    room,
+                    command.text,
+                    conn,
+                    agent=False,
+                    action=isinstance(command, commands.Action),
+                )
         elif isinstance(command, commands.PrivateMessage):
             self.stats.messages_in += 1
             target = hub.find(command.target)
-            if target is None or target.room is None:
+            if target is None or not target.entered:
                 self.send(conn, Error("no_such_user", f"there is no user named {command.target}"))
                 return
             self._private(PrivateChat(conn.name, target.name, command.text))
             self.send(conn, PrivateChat(conn.name, target.name, command.text, outgoing=True))
         elif isinstance(command, commands.Who):
+            room = conn.room
+            if room is None:
+                self.send(conn, Error("no_room", NO_ROOM))
+                return
             self.send(conn, WhoList(room, tuple(sorted(m.name for m in hub.members(room)))))
         elif isinstance(command, commands.ListRooms):
-            self.send(conn, RoomList(tuple(hub.room_counts())))
+            self.send(conn, RoomList(tuple(hub.room_counts()), tuple(conn.rooms.values()), conn.room))
         elif isinstance(command, commands.Help):
             self.send(conn, HelpText(commands.HELP_LINES))
         elif isinstance(command, commands.JoinRoom):
-            self._join_room(conn, room, command.room)
+            self._join_room(conn, command.room, command.since)
+        elif isinstance(command, commands.Part):
+            self._part(conn, command.room)
+        elif isinstance(command, commands.History):
+            self._history(conn, command)
         elif isinstance(command, commands.Nick):
             self._nick(conn, command.name)
 
-    def _join_room(self, conn: Connection, old: str, new: str) -> None:
-        if name_key(new) == name_key(old):
-            self.send(conn, Notice(f"you are already in #{old}"))
+    def _chat_room(self, conn: Connection, command: commands.Say | commands.Action) -> str | None:
+        """The room *command* goes to (its displayed spelling), or ``None`` after an error."""
+        room = command.room
+        if room is None:
+            if conn.room_required and len(conn.rooms) > 1:
+                self.send(conn, Error("room_required", "you are in several rooms: say which one ('room')"))
+                return None
+            if conn.room is None:
+                self.send(conn, Error("no_room", NO_ROOM))
+            return conn.room
+        display = conn.rooms.get(name_key(room))
+        if display is None:
+            self.send(conn, Error("not_in_room", f"you are not in #{room}"))
+        return display
+
+    def _login(self, conn: Connection, command: Login) -> None:
+        conn.entered = True
+        rooms = command.rooms
+        if rooms is None:
+            rooms = {self.hub.default_room: None}
+        told: set[Connection] = {conn}
+        first = True
+        for room, since in rooms.items():
+            try:
+                display = self.hub.join(conn, room)
+            except RoomLimitReached:
+                self.send(
+                    conn, Error("room_limit", f"#{room} does not exist and no more rooms can be created")
+                )
+                continue
+            self.announce(Joined(conn.name, display, login=first), display, told=told)
+            first = False
+            self._entered(conn, display, since, login=True)
+
+    def _join_room(self, conn: Connection, new: str, since: tuple[str, int] | None) -> None:
+        hub = self.hub
+        key = name_key(new)
+        current = conn.room
+        joined = conn.rooms.get(key)
+        if joined is not None and not conn.room_required:
+            if joined == current:
+                self.send(conn, Notice(f"you are already in #{joined}"))
+            else:
+                hub.join(conn, joined)  # makes it current
+                self.send(conn, Notice(f"you now talk in #{joined}"))
+            return
+        if joined is not None:
+            # Protocol version 2: joining again resends the room's state (a resync).
+            self._entered(conn, joined, since)
             return
         try:
-            self.hub.enter(conn, new)
+            if conn.many_rooms:
+                old = None
+                display = hub.join(conn, new)
+            else:
+                old = hub.enter(conn, new)
+                display = conn.room or new
         except RoomLimitReached:
             self.send(conn, Error("room_limit", f"#{new} does not exist and no more rooms can be created"))
             return
-        new = conn.room or new  # the room's own spelling
-        self.announce(Left(conn.name, old, logout=False), old)
-        self.announce(Joined(conn.name, new, login=False), new, conn)
-        self.send(conn, RoomEntered(new, tuple(sorted(m.name for m in self.hub.members(new)))))
+        if old is not None:
+            self.announce(Left(conn.name, old, logout=False), old)
+        self.announce(Joined(conn.name, display, login=False), display, conn)
+        self._entered(conn, display, since)
+
+    def _part(self, conn: Connection, room: str | None) -> None:
+        target = room if room is not None else conn.room
+        if target is None:
+            self.send(conn, Error("no_room", NO_ROOM))
+            return
+        current = conn.room
+        left = self.hub.part(conn, target)
+        if left is None:
+            self.send(conn, Error("not_in_room", f"you are not in #{target}"))
+            return
+        event = Left(conn.name, left, logout=False)
+        self.announce(event, left)
+        self.send(conn, event)
+        if not conn.room_required and conn.room != current:
+            self.send(conn, Notice(NO_ROOM if conn.room is None else f"you now talk in #{conn.room}"))
 
     def _nick(self, conn: Connection, new: str) -> None:
         old = conn.name
@@ -479,8 +779,11 @@ class Broadcaster:
         if not self.hub.rename(conn, new):
             self.send(conn, Error("name_taken", f"the name {new} is taken"))
             return
-        if conn.room is not None:
-            self.fan_out(Renamed(old, new), self.hub.members(conn.room), conn)
+        told: set[Connection] = {conn}
+        for room in conn.rooms.values():
+            members = [m for m in self.hub.members(room) if m not in told]
+            told.update(members)
+            self.fan_out(Renamed(old, new), members)
         self.send(conn, NameChanged(new))
 
     def _shutdown(self) -> None:
@@ -489,6 +792,15 @@ class Broadcaster:
         self.fan_out(SHUTDOWN, everyone)
         for conn in everyone:
             conn.kick("server shutting down")
+
+
+NO_ROOM = "you are in no room: /join ROOM first"
+
+
+def _history_start(room: str, count: int) -> str:
+    if count == 1:
+        return f"the last message of #{room}"
+    return f"the last {count} messages of #{room}"
 
 
 def _name(middleware: object) -> str:

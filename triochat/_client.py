@@ -1,8 +1,16 @@
 """ChatClient: a Trio client for triochat servers.
 
-``ws://`` and ``wss://`` URLs speak the native protocol (``/v1``); ``tcp://``
-and ``tcps://`` speak the line protocol.  Either way the application sees the
-same typed events (:mod:`triochat.protocol.events`).
+``ws://`` and ``wss://`` URLs speak the native protocol, version 2 (``/v2``;
+a URL with the path ``/v1`` speaks version 1); ``tcp://`` and ``tcps://``
+speak the line protocol.  Either way the application sees the same typed
+events (:mod:`triochat.protocol.events`).
+
+Over version 2 the client keeps, for every room it is in, the last position
+(epoch and seq) it has seen: :attr:`ChatClient.positions`.  Give them to the
+next :func:`open_chat_client` (``rooms=client.positions``) after a lost
+connection, and the server sends exactly the messages missed meanwhile (as
+``history`` messages), or, when that is no longer possible, the recent
+history; messages seen before are never given twice.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import os
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Generic, Protocol, TypeVar
@@ -22,7 +30,7 @@ import trio
 import trio_websocket
 
 from ._util import unwrap_single_exception
-from .protocol import commands, jsonwire, text
+from .protocol import commands, jsonwire, text, v2wire
 from .protocol.events import (
     ChatMessage,
     Error,
@@ -94,13 +102,27 @@ class _Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
+Positions = dict[str, "tuple[str, int] | None"]
+"""Rooms with the last position (epoch, seq) seen in each (``None``: nothing seen yet)."""
+
+
 class _WebSocketTransport:
-    def __init__(self, ws: trio_websocket.WebSocketConnection, stream: trio.abc.Stream) -> None:
+    def __init__(self, ws: trio_websocket.WebSocketConnection, stream: trio.abc.Stream, version: int) -> None:
         self.ws = ws
         self.stream = stream
+        self.version = version
 
-    async def login(self, name: str | None, token: str | None) -> str:
-        await self.ws.send_message(jsonwire.encode_client_frame(jsonwire.Login(name, token)))
+    def _encode(self, frame: commands.Command | v2wire.LoginV2) -> str:
+        if self.version == 2:
+            return v2wire.encode_client_frame_v2(frame)
+        if isinstance(frame, v2wire.LoginV2):
+            return jsonwire.encode_client_frame(jsonwire.Login(frame.name, frame.token))
+        return jsonwire.encode_client_frame(frame)
+
+    async def login(
+        self, name: str | None, token: str | None, rooms: Mapping[str, tuple[str, int] | None] | None = None
+    ) -> str:
+        await self.ws.send_message(self._encode(v2wire.LoginV2(name, token, rooms)))
         event = await self.receive()
         if isinstance(event, Welcome):
             return event.name
@@ -110,7 +132,7 @@ class _WebSocketTransport:
 
     async def send(self, frame: commands.Command) -> None:
         try:
-            await self.ws.send_message(jsonwire.encode_client_frame(frame))
+            await self.ws.send_message(self._encode(frame))
         except trio_websocket.ConnectionClosed as exc:
             raise ConnectionLost(f"connection closed: {exc.reason}") from None
 
@@ -119,7 +141,7 @@ class _WebSocketTransport:
             message = await self.ws.get_message()
         except trio_websocket.ConnectionClosed:
             return None
-        event = jsonwire.decode_event(message)
+        event = v2wire.decode_event_v2(message) if self.version == 2 else jsonwire.decode_event(message)
         if isinstance(event, jsonwire.FrameError):
             log.warning("ignoring a frame from the server: %s", event.message)
             return Notice(f"unreadable frame: {event.message}", code="bad_frame")
@@ -160,7 +182,9 @@ class _LineTransport:
             self.lines.popleft()
         return line
 
-    async def login(self, name: str | None, token: str | None) -> str:
+    async def login(
+        self, name: str | None, token: str | None, rooms: Mapping[str, tuple[str, int] | None] | None = None
+    ) -> str:
         if name is None:
             raise LoginRefused("a name is required for tcp:// servers", "invalid_name")
         while True:
@@ -243,6 +267,10 @@ def _line_for(frame: commands.Command) -> str:
         line = f"/msg {frame.target} {frame.text}"
     elif isinstance(frame, commands.JoinRoom):
         line = f"/join {frame.room}"
+    elif isinstance(frame, commands.Part):
+        line = "/part" if frame.room is None else f"/part {frame.room}"
+    elif isinstance(frame, commands.History):
+        raise ValueError("history needs the native protocol (ws://)")
     elif isinstance(frame, commands.Nick):
         line = f"/nick {frame.name}"
     elif isinstance(frame, commands.Who):
@@ -290,12 +318,24 @@ class ChatClient:
     (with the server's shutdown notice as the reason, if there was one).
     """
 
-    def __init__(self, transport: _Transport, name: str, url: str) -> None:
+    def __init__(
+        self, transport: _Transport, name: str, url: str, positions: Positions | None = None
+    ) -> None:
         self._transport = transport
         self.name = name
         """The name the server gave us (it may change with :meth:`nick`)."""
         self.room: str = "lobby"
-        """The room we are in, as last reported by the server."""
+        """The room we talk in: the one we entered last (as reported by the server)."""
+        self.version = transport.version if isinstance(transport, _WebSocketTransport) else 0
+        """The native protocol's version (1 or 2), or 0 for the line protocol."""
+        self.positions: Positions = {} if positions is None else dict(positions)
+        """Version 2: each room we are in, with the last position (epoch, seq) seen there.
+
+        Pass it as ``rooms=`` to :func:`open_chat_client` to resume after a lost connection."""
+        self.recovered: dict[str, bool] = {}
+        """Version 2: per room, whether entering it (last) gave every message after the
+        position asked for; ``False`` means some were missed for good (the recent
+        history came instead)."""
         self.url = url
         self._events_send, self._events = trio.open_memory_channel[Event](EVENT_BUFFER)
         self._send_lock = trio.Lock()
@@ -303,6 +343,13 @@ class ChatClient:
         self._rooms_answers: deque[_Answer[tuple[tuple[str, int], ...]]] = deque()
         self._closing = False
         self._ended: str | None = None
+        self._login_answers: set[str] | None = {r.lower() for r in self.positions} if self.positions else None
+        """Version 2: rooms whose ``room`` frame answers the login (``None``: the default room's).
+
+        Those frames are not given to the application: logging in over the
+        other protocols gives none either."""
+        self._seen_floor: dict[str, tuple[str, int] | None] = {}
+        """Per room, the position seen before this connection: log messages up to it are not shown again."""
 
     async def _read(self) -> None:
         reason = "the server closed the connection"
@@ -311,7 +358,10 @@ class ChatClient:
                 event = await self._transport.receive()
                 if event is None:
                     break
-                event = self._track(event)
+                tracked = self._track(event)
+                if tracked is None:
+                    continue
+                event = tracked
                 if isinstance(event, WhoList) and self._who_answers:
                     _deliver(self._who_answers.popleft(), event.names)
                     continue
@@ -334,8 +384,33 @@ class ChatClient:
                     answer.done.set()
                 answers.clear()
 
-    def _track(self, event: Event) -> Event:
-        """Keep name and room current; fill what line-protocol events lack."""
+    def _track(self, event: Event) -> Event | None:
+        """Keep name, room and positions current; fill what line-protocol events lack.
+
+        ``None`` for what the application is not to get: a message from the
+        log that it has seen already, and (version 2) its own live messages.
+        """
+        if self.version == 2:
+            if isinstance(event, ChatMessage):
+                return self._position(event)
+            if isinstance(event, RoomEntered):
+                self.room = event.room
+                answers_login = self._answers_login(event.room)
+                self.recovered[event.room] = event.recovered
+                known = self.positions.get(event.room)
+                if not event.recovered or known is None or known[0] != event.epoch:
+                    # Messages up to the room's last seq come from its log (its
+                    # recent history): nothing after that was missed.
+                    self.positions[event.room] = (event.epoch, event.seq)
+                    self._seen_floor[event.room] = (
+                        known if known is not None and known[0] == event.epoch else None
+                    )
+                return None if answers_login else event
+            if isinstance(event, Left) and event.name == self.name and not event.logout:
+                self.positions.pop(event.room, None)
+                if self.room == event.room and self.positions:
+                    self.room = next(reversed(self.positions))
+                return event
         if isinstance(event, RoomEntered):
             self.room = event.room
         elif isinstance(event, NameChanged):
@@ -345,6 +420,29 @@ class ChatClient:
         elif isinstance(event, Joined | Left) and not event.room:
             event = replace(event, room=self.room)
         return event
+
+    def _answers_login(self, room: str) -> bool:
+        answers = self._login_answers
+        if answers is None:
+            self._login_answers = set()  # the default room's frame comes first
+            return True
+        if room.lower() in answers:
+            answers.discard(room.lower())
+            return True
+        return False
+
+    def _position(self, message: ChatMessage) -> ChatMessage | None:
+        room, seq = message.room, message.seq
+        known = self.positions.get(room)
+        if message.history:
+            floor = self._seen_floor.get(room)
+            if floor is not None and floor[0] == message.epoch and seq <= floor[1]:
+                return None  # shown before the connection was lost
+        if known is None or known[0] != message.epoch or seq > known[1]:
+            self.positions[room] = (message.epoch, seq)
+        if message.sender == self.name and not message.history:
+            return None  # our own, as sent: the application knows it
+        return message
 
     def __aiter__(self) -> ChatClient:
         return self
@@ -365,24 +463,47 @@ class ChatClient:
         async with self._send_lock:
             await self._transport.send(command)
 
-    async def send(self, text: str) -> None:
-        """Say *text* in the current room (sent as text even if it looks like a command)."""
-        await self._send(commands.Say(text))
+    def _room_of(self, room: str | None) -> str | None:
+        if self.version != 2:
+            if room is not None and room.removeprefix("#").lower() != self.room.lower():
+                raise ValueError("this protocol talks in the current room only: join the room first")
+            return None
+        return self.room if room is None else room.removeprefix("#")
 
-    async def action(self, text: str) -> None:
-        """An action line (``/me``)."""
-        await self._send(commands.Action(text))
+    async def send(self, text: str, *, room: str | None = None) -> None:
+        """Say *text* in *room* (default: the current one), as text even if it looks like a command."""
+        await self._send(commands.Say(text, self._room_of(room)))
+
+    async def action(self, text: str, *, room: str | None = None) -> None:
+        """An action line (``/me``) in *room* (default: the current one)."""
+        await self._send(commands.Action(text, self._room_of(room)))
 
     async def send_private(self, name: str, text: str) -> None:
         """A private message only *name* sees."""
         await self._send(commands.PrivateMessage(name, text))
 
     async def join(self, room: str) -> None:
-        """Move to *room*; a :class:`RoomEntered` (or an :class:`Error`) event follows."""
-        problem = name_problem(room.removeprefix("#"), what="room name")
+        """Join *room* and talk there; a :class:`RoomEntered` (or an :class:`Error`) event follows.
+
+        Over version 2 and the line protocol the client stays in its other
+        rooms; over version 1 it moves.  Over version 2, a room it was in
+        before resumes from the last position seen there.
+        """
+        room = room.removeprefix("#")
+        problem = name_problem(room, what="room name")
         if problem:
             raise ValueError(problem)
-        await self._send(commands.JoinRoom(room.removeprefix("#")))
+        since = self.positions.get(room) if self.version == 2 else None
+        await self._send(commands.JoinRoom(room, since))
+
+    async def part(self, room: str | None = None) -> None:
+        """Leave *room* (default: the current one); a :class:`Left` (or an :class:`Error`) event follows."""
+        if self.version == 1:
+            raise ValueError("version 1 of the protocol has one room: join another instead")
+        if self.version == 2:
+            await self._send(commands.Part(self.room if room is None else room.removeprefix("#")))
+        else:
+            await self._send(commands.Part(None if room is None else room.removeprefix("#")))
 
     async def nick(self, name: str) -> None:
         """Ask for a new name; a :class:`NameChanged` (or an :class:`Error`) event follows."""
@@ -411,8 +532,21 @@ class ChatClient:
         return await self._ask(self._rooms_answers, commands.ListRooms())
 
     async def command(self, command: commands.Command) -> None:
-        """Send a parsed command (see :func:`triochat.protocol.parse_command`)."""
-        await self._send(command)
+        """Send a parsed command (see :func:`triochat.protocol.parse_command`).
+
+        Chat goes to the current room, as :meth:`send` sends it; ``/join``
+        and ``/part`` are :meth:`join` and :meth:`part`.
+        """
+        if isinstance(command, commands.JoinRoom):
+            await self.join(command.room)
+        elif isinstance(command, commands.Part):
+            await self.part(command.room)
+        elif isinstance(command, commands.Say):
+            await self.send(command.text, room=command.room)
+        elif isinstance(command, commands.Action):
+            await self.action(command.text, room=command.room)
+        else:
+            await self._send(command)
 
     async def quit(self) -> None:
         """Say goodbye; the iteration ends after the server's goodbye."""
@@ -435,6 +569,7 @@ async def open_chat_client(
     ssl_context: ssl.SSLContext | None = None,
     cafile: str | os.PathLike[str] | None = None,
     connect_timeout: float = 10.0,
+    rooms: Mapping[str, tuple[str, int] | None] | None = None,
 ) -> AsyncIterator[ChatClient]:
     """Connect to *url*, log in, and yield a :class:`ChatClient`.
 
@@ -451,6 +586,10 @@ async def open_chat_client(
     certificate, say), :class:`ConnectionLost` if the server cannot be
     reached in *connect_timeout* seconds, and closes the connection when the
     block ends.
+
+    *rooms* (version 2 only) are the rooms to be in, each with the last
+    position seen there or ``None``: a lost connection's
+    :attr:`ChatClient.positions`, to get exactly the messages missed.
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -470,13 +609,13 @@ async def open_chat_client(
                 with trio.move_on_after(connect_timeout) as deadline:
                     transport = await _connect(nursery, url, token, ssl_context)
                     try:
-                        logged_in = await transport.login(name, token)
+                        logged_in = await transport.login(name, token, rooms or None)
                     except BaseException:
                         await transport.aclose()
                         raise
                 if deadline.cancelled_caught:
                     raise ConnectionLost(f"no answer from {url} within {connect_timeout:g} s")
-                client = ChatClient(transport, logged_in, url)
+                client = ChatClient(transport, logged_in, url, dict(rooms) if rooms else None)
                 nursery.start_soon(client._read)
                 try:
                     yield client
@@ -514,20 +653,23 @@ async def _connect(
         if scheme in ("tcp", "tcps"):
             return _LineTransport(stream)
         headers = [(b"authorization", f"Bearer {token}".encode())] if token else None
-        resource = (parts.path or "/v1") + (f"?{parts.query}" if parts.query else "")
+        version = 1 if parts.path.rstrip("/") == "/v1" else 2
+        path = parts.path if parts.path not in ("", "/") else f"/v{version}"
+        resource = path + (f"?{parts.query}" if parts.query else "")
+        subprotocol = v2wire.SUBPROTOCOL if version == 2 else jsonwire.SUBPROTOCOL
         try:
             ws = await trio_websocket.wrap_client_stream(
                 nursery,
                 stream,
                 host,
                 resource,
-                subprotocols=[jsonwire.SUBPROTOCOL],
+                subprotocols=[subprotocol],
                 extra_headers=headers,
             )
         except BaseException:
             await trio.aclose_forcefully(stream)
             raise
-        return _WebSocketTransport(ws, stream)
+        return _WebSocketTransport(ws, stream, version)
     except (OSError, trio.BrokenResourceError) as exc:
         raise ConnectionLost(f"cannot connect to {url}: {exc}") from None
 

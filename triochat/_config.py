@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ._ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimit
+from ._store import StoreError, parse_store_spec
 from .auth import AuthHook
 from .protocol.names import name_problem
 
@@ -88,6 +89,15 @@ class ServerConfig:
     compression: bool = True
     """Accept WebSocket clients' permessage-deflate offers (RFC 7692)."""
 
+    store: str = "memory"
+    """Where rooms keep their messages: ``"memory"`` (lost at a restart) or
+    ``"sqlite:PATH"`` (an SQLite file: history and positions survive a restart)."""
+    history_size: int = 1000
+    """Messages each room keeps (0: no history; messages still get positions)."""
+    join_history: int = 20
+    """Recent messages a user gets on entering a room (line protocol and
+    protocol version 2; version 2 clients can page back further)."""
+
     def __post_init__(self) -> None:
         for name in (
             "max_line_bytes",
@@ -125,6 +135,16 @@ class ServerConfig:
         for who, limit in self.rate_limit_for.items():
             if limit is not None and not isinstance(limit, RateLimit):
                 raise ValueError(f"rate_limit_for[{who!r}] must be a RateLimit or None")
+        for name in ("history_size", "join_history"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be 0 or more, not {value!r}")
+        if not isinstance(self.store, str):
+            raise ValueError(f"store must be 'memory' or 'sqlite:PATH', not {self.store!r}")
+        try:
+            parse_store_spec(self.store)
+        except StoreError as exc:
+            raise ValueError(str(exc)) from None
         if not self.rooms:
             raise ValueError("rooms must name at least one room")
         for room in self.rooms:

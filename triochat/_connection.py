@@ -29,11 +29,15 @@ class Connection:
 
     __slots__ = (
         "echo",
+        "elsewhere",
+        "entered",
+        "history_on_join",
         "identity",
         "keepalive",
         "last_seen",
         "leave_reason",
         "limiter",
+        "many_rooms",
         "name",
         "outbox",
         "over_capacity",
@@ -41,6 +45,8 @@ class Connection:
         "ping_sent",
         "registered",
         "room",
+        "room_required",
+        "rooms",
         "scope",
         "transport",
         "wire",
@@ -53,6 +59,19 @@ class Connection:
         self.echo = echo
         self.name = ""
         self.room: str | None = None
+        """The current room: where chat without a room goes (``None``: in no room)."""
+        self.rooms: dict[str, str] = {}
+        """The rooms this user is in: each room's key and displayed spelling."""
+        self.entered = False
+        """True once the user entered the chat (its login was handled)."""
+        self.many_rooms = False
+        """The wire format can show several rooms (else joining a room moves the user)."""
+        self.room_required = False
+        """Chat must name its room while the user is in more than one (protocol version 2)."""
+        self.elsewhere: Encoder | None = None
+        """How chat from a room other than the current one is encoded (``None``: as ``wire``)."""
+        self.history_on_join = 0
+        """How many recent messages of a room the user gets on entering it."""
         self.registered = False
         """True once the connection holds a name in the hub."""
         self.limiter: TokenBucket | None = None

@@ -7,17 +7,18 @@ reserved by the same call that finds it free.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Generic, Protocol, TypeVar
 
 from .protocol.names import name_key
 
 
 class Member(Protocol):
-    """What the hub needs of a connection: a name and a room."""
+    """What the hub needs of a connection: a name, its rooms and its current room."""
 
     name: str
     room: str | None
+    rooms: dict[str, str]
 
 
 M = TypeVar("M", bound=Member)
@@ -27,23 +28,53 @@ class RoomLimitReached(Exception):
     """No room can be created: the server has as many as it allows."""
 
 
+def _never(room: str) -> bool:
+    return False
+
+
+def _nothing(room: str) -> None:
+    return None
+
+
 class Hub(Generic[M]):
     """Names (unique across the server) and rooms with their members.
 
     Names and rooms compare case-insensitively (see
     :func:`~triochat.protocol.names.name_key`): ``ALICE`` cannot log in beside
     ``alice``, and ``LOBBY`` is ``lobby``.  A member's ``name`` is the spelling
-    it chose; its ``room`` is the spelling of whoever created the room.
+    it chose; the rooms it is in are ``rooms`` (each room's key and displayed
+    spelling, the spelling of whoever created the room), in the order it
+    joined them, and ``room`` is its current one (where plain lines of the
+    line protocol go): the room it joined last, or chose again.
 
     A member first *reserves* its name (:meth:`reserve`), which makes the name
-    taken, and only later *enters* a room (:meth:`enter`), after which it
-    receives the room's messages.  Rooms listed at construction are permanent;
-    others are created on first entry and removed when their last member goes.
+    taken, and only later *joins* rooms (:meth:`join`), after which it
+    receives their messages.  Rooms listed at construction are permanent;
+    others are created on first entry and removed when they have no members
+    and *keep* (the room log's say) does not keep them.  When no more rooms
+    may be created, the oldest room without members that is not permanent
+    makes way.  *on_drop* hears of every room that disappears.
     """
 
-    __slots__ = ("_names", "_permanent_keys", "_room_names", "_rooms", "max_rooms", "permanent_rooms")
+    __slots__ = (
+        "_keep",
+        "_names",
+        "_on_drop",
+        "_permanent_keys",
+        "_room_names",
+        "_rooms",
+        "max_rooms",
+        "permanent_rooms",
+    )
 
-    def __init__(self, rooms: Iterable[str] = ("lobby",), *, max_rooms: int = 1000) -> None:
+    def __init__(
+        self,
+        rooms: Iterable[str] = ("lobby",),
+        *,
+        max_rooms: int = 1000,
+        keep: Callable[[str], bool] = _never,
+        on_drop: Callable[[str], None] = _nothing,
+    ) -> None:
         unique: dict[str, str] = {}
         for room in rooms:
             unique.setdefault(name_key(room), room)
@@ -56,6 +87,8 @@ class Hub(Generic[M]):
         self._rooms: dict[str, dict[M, None]] = {key: {} for key in unique}
         self._room_names: dict[str, str] = dict(unique)
         """Each room's key and its displayed spelling."""
+        self._keep = keep
+        self._on_drop = on_drop
 
     @property
     def default_room(self) -> str:
@@ -93,17 +126,17 @@ class Hub(Generic[M]):
         """The member holding *name* (in any case), if any (reserved or in a room)."""
         return self._names.get(name_key(name))
 
-    def release(self, member: M) -> str | None:
-        """Remove *member* from its room and free its name.
+    def release(self, member: M) -> list[str]:
+        """Take *member* out of every room and free its name.
 
-        Returns the room it was in, or ``None`` if it never entered one.
+        Returns the rooms it was in (empty if it never entered one).
         Releasing a member twice is harmless.
         """
-        room = self.leave_room(member)
+        rooms = self.leave_rooms(member)
         key = name_key(member.name)
         if self._names.get(key) is member:
             del self._names[key]
-        return room
+        return rooms
 
     @property
     def name_count(self) -> int:
@@ -112,39 +145,115 @@ class Hub(Generic[M]):
 
     # -- rooms ---------------------------------------------------------------
 
-    def enter(self, member: M, room: str) -> str | None:
-        """Move *member* into *room* (any case), creating it if needed.
-
-        The member's ``room`` becomes the room's displayed spelling.  Returns
-        the room it left, if any.  Raises :class:`RoomLimitReached` when the
-        room does not exist and no more can be created.
-        """
+    def _create(self, room: str) -> tuple[str, dict[M, None]]:
         key = name_key(room)
         members = self._rooms.get(key)
         if members is None:
-            if len(self._rooms) >= self.max_rooms:
+            if len(self._rooms) >= self.max_rooms and not self._evict():
                 raise RoomLimitReached(room)
             members = self._rooms[key] = {}
             self._room_names[key] = room
-        old = self.leave_room(member)
-        members[member] = None
-        member.room = self._room_names[key]
-        return old
+        return key, members
 
-    def leave_room(self, member: M) -> str | None:
-        """Take *member* out of its room (without freeing its name)."""
-        room = member.room
-        if room is None:
-            return None
+    def _evict(self) -> bool:
+        for key, members in self._rooms.items():
+            if not members and key not in self._permanent_keys:
+                self._drop(key)
+                return True
+        return False
+
+    def _drop(self, key: str) -> None:
+        del self._rooms[key]
+        self._on_drop(self._room_names.pop(key))
+
+    def create(self, room: str) -> str:
+        """Make *room* exist (empty); its displayed spelling.
+
+        Raises :class:`RoomLimitReached` if no more rooms can be created.  A
+        room made so without members stays only while *keep* keeps it.
+        """
+        key, _ = self._create(room)
+        return self._room_names[key]
+
+    def restore(self, rooms: Iterable[str]) -> None:
+        """Make the rooms *rooms* exist (empty), as far as ``max_rooms`` allows.
+
+        For rooms that a persistent room log remembers from an earlier run.
+        """
+        for room in rooms:
+            key = name_key(room)
+            if key in self._rooms:
+                continue
+            if len(self._rooms) >= self.max_rooms:
+                return
+            self._rooms[key] = {}
+            self._room_names[key] = room
+
+    def join(self, member: M, room: str) -> str:
+        """Add *member* to *room* (any case), creating it if needed; make it current.
+
+        Returns the room's displayed spelling.  Joining a room one is in
+        only makes it current.  Raises :class:`RoomLimitReached` when the
+        room does not exist and no more can be created.
+        """
+        key, members = self._create(room)
+        members[member] = None
+        display = self._room_names[key]
+        rooms = member.rooms
+        if key not in rooms:
+            rooms[key] = display
+        member.room = display
+        return display
+
+    def part(self, member: M, room: str) -> str | None:
+        """Take *member* out of *room* (any case); its displayed spelling, or ``None``.
+
+        If it was the member's current room, the room it joined last of
+        those left becomes current (``None`` if it is in no room now).
+        """
         key = name_key(room)
+        display = member.rooms.pop(key, None)
+        if display is None:
+            return None
         members = self._rooms.get(key)
         if members is not None:
             members.pop(member, None)
-            if not members and key not in self._permanent_keys:
-                del self._rooms[key]
-                del self._room_names[key]
+            if not members and key not in self._permanent_keys and not self._keep(display):
+                self._drop(key)
+        if member.room == display:
+            member.room = next(reversed(member.rooms.values()), None)
+        return display
+
+    def enter(self, member: M, room: str) -> str | None:
+        """Move *member* into *room* (any case), leaving every other room.
+
+        The one-room view of protocol version 1 and the group-terminal
+        endpoint.  Returns the room it left (its current one), if any.
+        Raises :class:`RoomLimitReached` (leaving the member where it was)
+        when the room does not exist and no more can be created.
+        """
+        old = member.room
+        display = self.join(member, room)
+        for other in list(member.rooms.values()):
+            if other != display:
+                self.part(member, other)
+        return old if old != display else None
+
+    def leave_rooms(self, member: M) -> list[str]:
+        """Take *member* out of every room (without freeing its name)."""
+        rooms = list(member.rooms.values())
+        for room in rooms:
+            self.part(member, room)
         member.room = None
-        return room
+        return rooms
+
+    def forget(self, room: str) -> bool:
+        """Remove *room* if it has no members and is not permanent; say whether it did."""
+        key = name_key(room)
+        if self._rooms.get(key) or key not in self._rooms or key in self._permanent_keys:
+            return False
+        self._drop(key)
+        return True
 
     def room_name(self, room: str) -> str | None:
         """The displayed spelling of *room* (given in any case), or ``None`` if it does not exist."""

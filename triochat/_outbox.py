@@ -13,6 +13,7 @@ Nobody else is affected.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -35,6 +36,8 @@ class Outbox:
     __slots__ = (
         "_chunks",
         "_held",
+        "_in_batch",
+        "_marks",
         "_nursery",
         "_send_nowait",
         "_stream",
@@ -62,6 +65,10 @@ class Outbox:
         self._nursery = nursery
         self._chunks: list[bytes] = []
         self._held: list[bytes] = []
+        self._in_batch = False
+        """This outbox is in the pending list of the broadcaster's open batch."""
+        self._marks: deque[tuple[int, int]] = deque()
+        """Closed batches waiting for release: (batch, held items up to its end)."""
         self._write_scope: trio.CancelScope | None = None
         self.limit = limit
         self.send_timeout = send_timeout
@@ -75,19 +82,23 @@ class Outbox:
         self.failure: str | None = None
         """Why the outbox failed, or ``None``."""
 
-    def hold(self, data: bytes, pending: list[Outbox]) -> bool:
+    def hold(self, data: bytes, pending: list[Outbox], instant: bool = True) -> bool:
         """Like :meth:`push`, but keep *data* until :meth:`release`.
 
         The broadcaster holds everything it sends during one batch of
         requests and releases each outbox once at the end, so that several
-        messages to one client leave in one ``send()``.  The first hold adds
-        the outbox to *pending*.
+        messages to one client leave in one ``send()``.  The first hold of a
+        batch adds the outbox to *pending*.  Unless *instant*, the batch may
+        end held (:meth:`close_batch`) and be released later
+        (:meth:`release_through`), so bytes are held even while a writer
+        drains.
         """
         if self.sealed:
             return False
-        if self.draining:
-            return self.push(data)
-        if not self._held:
+        if self.draining and instant and not self._held:
+            return self._write(data)
+        if not self._in_batch:
+            self._in_batch = True
             pending.append(self)
         return self._hold(data)
 
@@ -100,7 +111,9 @@ class Outbox:
         return True
 
     def release(self) -> None:
-        """Write what :meth:`hold` kept, as one push."""
+        """Write everything :meth:`hold` kept, as one push."""
+        self._in_batch = False
+        self._marks.clear()
         held = self._held
         if not held:
             return
@@ -108,6 +121,29 @@ class Outbox:
         self._held = []
         self.queued -= len(data)
         self._write(data)  # even if sealed meanwhile: these bytes came first
+
+    def close_batch(self, batch: int) -> None:
+        """End the broadcaster's batch *batch* here; its bytes stay held."""
+        self._in_batch = False
+        self._marks.append((batch, len(self._held)))
+
+    def release_through(self, batch: int) -> None:
+        """Write what batches up to *batch* held (and pushes made after the last batch)."""
+        marks = self._marks
+        count = 0
+        while marks and marks[0][0] <= batch:
+            count = marks.popleft()[1]
+        if not marks and not self._in_batch:
+            count = len(self._held)
+        if not count:
+            return
+        held = self._held
+        data = held[0] if count == 1 else b"".join(held[:count])
+        del held[:count]
+        if marks:
+            self._marks = deque((b, n - count) for b, n in marks)
+        self.queued -= len(data)
+        self._write(data)
 
     def push(self, data: bytes) -> bool:
         """Queue *data* to be written after everything pushed before it.
@@ -165,6 +201,7 @@ class Outbox:
         self.sealed = True
         self._chunks.clear()
         self._held.clear()
+        self._marks.clear()
         self.queued = 0
         if self._write_scope is not None:
             self._write_scope.cancel()

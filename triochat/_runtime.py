@@ -22,6 +22,7 @@ from ._connection import Connection, Encoder
 from ._hub import Hub
 from ._outbox import CONNECTION_LOST, Outbox
 from ._ratelimit import RateLimit, TokenBucket
+from ._store import RoomLog
 from .auth import Accept, ConnectionInfo, Reject, known_identities
 from .protocol import commands
 from .protocol.events import SHUTDOWN, Error
@@ -61,7 +62,9 @@ class Runtime:
 
     def __init__(self, config: ServerConfig, chain: list[Middleware]) -> None:
         self.config = config
-        self.hub: Hub[Connection] = Hub(config.rooms, max_rooms=config.max_rooms)
+        self.hub: Hub[Connection] = Hub(
+            config.rooms, max_rooms=config.max_rooms, keep=self._has_history, on_drop=self._room_gone
+        )
         self.connections: set[Connection] = set()
         self.stats = Stats()
         self.inbound_send, self.inbound_receive = trio.open_memory_channel[Request](config.inbound_capacity)
@@ -79,6 +82,25 @@ class Runtime:
         """Where connection tasks run; set while the server accepts clients."""
         self._starting = 0
         """Connections spawned whose task has not yet made their outbox."""
+
+    def use_store(self, store: RoomLog) -> None:
+        """Keep the rooms' messages in *store* (before the broadcaster starts).
+
+        Rooms the store remembers with history from an earlier run exist
+        again, empty, as far as ``max_rooms`` allows; the store forgets the
+        others (they start anew if they come back).
+        """
+        self.broadcaster.store = store
+        self.hub.restore(room for room in store.rooms() if store.recent(room, 1))
+        for room in store.rooms():
+            if self.hub.room_name(room) is None:
+                store.discard(room)  # no history, or no place left under max_rooms
+
+    def _has_history(self, room: str) -> bool:
+        return bool(self.broadcaster.store.recent(room, 1))
+
+    def _room_gone(self, room: str) -> None:
+        self.broadcaster.store.discard(room)
 
     @property
     def stopping(self) -> bool:

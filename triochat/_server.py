@@ -18,6 +18,7 @@ import trio
 from ._broadcaster import HandlerContext, MessageHandler, Middleware, Shutdown, Stop
 from ._config import DEFAULT_WS_PORT, ServerConfig
 from ._runtime import Runtime
+from ._store import StoreStatistics, open_store
 from .protocol import linewire, text
 from .protocol.events import ChatMessage
 from .protocol.lines import encode_line
@@ -82,6 +83,8 @@ class ServerStatistics:
     """Bytes waiting in the fullest outbox."""
     rate_limited: int = 0
     """Floods: times a user went over the rate limit and was slowed down (and told)."""
+    store: StoreStatistics | None = None
+    """The room log's counters, among them its lag (``pending_records``)."""
 
 
 class ChatServer:
@@ -204,6 +207,21 @@ class ChatServer:
             raise RuntimeError("this ChatServer has already run; create a new one")
         config = self.config
         runtime = self._runtime = Runtime(config, self._chain)
+        try:
+            async with open_store(config.store, history_size=config.history_size) as store:
+                runtime.use_store(store)
+                await self._serve(runtime, task_status)
+        except BaseException as exc:
+            self._error = _failure(exc)
+            raise
+        finally:
+            runtime.nursery = None
+            self._listeners = ()
+            self._ready.set()
+            self._finished.set()
+
+    async def _serve(self, runtime: Runtime, task_status: trio.TaskStatus[tuple[Listener, ...]]) -> None:
+        config = self.config
         bound: list[tuple[str, socket.socket]] = []
         sockets: list[socket.socket] = []
         try:
@@ -251,18 +269,11 @@ class ChatServer:
                 runtime.keepalive_scope.cancel()
                 await runtime.inbound_send.send(Stop())
             log.info("stopped")
-        except BaseException as exc:
-            self._error = _failure(exc)
-            raise
         finally:
             _close_all(sockets)
             if config.unix_path is not None and any(kind == "ws+unix" for kind, _ in bound):
                 with contextlib.suppress(OSError):
                     os.unlink(config.unix_path)
-            runtime.nursery = None
-            self._listeners = ()
-            self._ready.set()
-            self._finished.set()
 
     def _accept(self, runtime: Runtime, kind: str, sock: socket.socket, peer: object) -> None:
         config = self.config
@@ -443,6 +454,7 @@ class ChatServer:
             outbox_queued_bytes=sum(queued),
             outbox_max_bytes=max(queued, default=0),
             rate_limited=stats.rate_limited,
+            store=runtime.broadcaster.store.statistics(),
         )
 
 

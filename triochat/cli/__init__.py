@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import trio
 
+from .._store import StoreError
 from .._version import __version__
 from . import bench, serve
 
@@ -138,6 +139,9 @@ def _run_serve(args: argparse.Namespace) -> int:
     except* KeyboardInterrupt:
         say("triochat: interrupted, stopped at once")
         status = 130
+    except* StoreError as group:
+        say(f"triochat serve: {_first(group)}")
+        status = 1
     except* OSError as group:
         say(f"triochat serve: {serve.describe_os_error(_first(group), server.host)}")
         status = 1

@@ -9,7 +9,9 @@ received message is printed as one plain line; end of input quits.
 Without ``--name`` (and without a ``--token`` that decides the name), the
 terminal client asks for a name, and asks again if the server refuses it.
 A lost connection, including a server that shuts down, is retried with a
-growing delay unless ``--no-reconnect`` is given.
+growing delay unless ``--no-reconnect`` is given; over ``ws://`` the new
+connection resumes every room from the last message seen there, so what was
+said meanwhile is shown once, and nothing twice.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class UI(Protocol):
     can_ask: bool
     """Whether :meth:`ask_name` can ask someone (a terminal) or not (a script)."""
 
-    def show(self, event: Event, me: str) -> None: ...
+    def show(self, event: Event, me: str, here: str | None = None) -> None: ...
     def info(self, text: str) -> None: ...
     def error(self, text: str) -> None: ...
     def echo(self, text: str, me: str) -> None: ...
@@ -100,8 +102,14 @@ class FilterUI:
         self._lines: list[str] = []
         self._eof = False
 
-    def show(self, event: Event, me: str) -> None:
-        """The event as the line protocol shows it: framed, safe lines."""
+    def show(self, event: Event, me: str, here: str | None = None) -> None:
+        """The event as the line protocol shows it: framed, safe lines.
+
+        Chat from a room other than *here* (the room we talk in) starts with its room.
+        """
+        if isinstance(event, ChatMessage) and here is not None and event.room != here:
+            print(linewire.encode_elsewhere(event).decode("utf-8").replace("\r\n", "\n"), end="", flush=True)
+            return
         print(linewire.event_text(event), flush=True)
 
     def info(self, text: str) -> None:
@@ -189,10 +197,12 @@ class TerminalUI:
             fragments += [("ansibrightblack", "\n" + linetext.CONTINUATION), (style, line)]
         return fragments
 
-    def show(self, event: Event, me: str) -> None:
+    def show(self, event: Event, me: str, here: str | None = None) -> None:
         if isinstance(event, ChatMessage):
             colour = sender_colour(event.sender)
             who = f"{linetext.printable(event.sender)}{' (bot)' if event.agent else ''}"
+            if here is not None and event.room != here:
+                who = f"{linetext.room_mark(event.room)}{who}"
             if event.action:
                 self._print(
                     [self._time(event.timestamp), (colour, f"* {who} "), *self._body("", event.content)]
@@ -320,6 +330,8 @@ class ChatSession:
         """Said last, after the input line is gone."""
         self.quitting = False
         self.connected = trio.Event()
+        self.positions: dict[str, tuple[str, int] | None] = {}
+        """The rooms we were in and the last message seen in each, to resume after a lost connection."""
 
     async def run(self) -> int:
         async with trio.open_nursery() as nursery:
@@ -362,15 +374,19 @@ class ChatSession:
                     name=self.name if self.token is None else requested,
                     token=self.token,
                     ssl_context=self.ssl_context,
+                    rooms=self.positions or None,
                 ) as client:
                     self.client = client
+                    # Kept up to date by the client; after a lost connection the
+                    # next one asks for exactly the messages missed meanwhile.
+                    self.positions = client.positions
                     self.name = client.name
                     self.ui.set_name(client.name)
                     self.ui.info(f"connected to {self.url} as {client.name}")
                     self.connected.set()
                     backoff = 1.0
                     async for event in client:
-                        self.ui.show(event, client.name)
+                        self.ui.show(event, client.name, client.room)
                         if isinstance(event, NameChanged):
                             self.name = event.name
                             self.ui.set_name(event.name)
@@ -454,6 +470,8 @@ class ChatSession:
                 elif isinstance(command, commands.Action):
                     self.ui.echo_action(command.text, client.name, client.room)
         except ConnectionLost as exc:
+            self.ui.error(f"not sent: {exc}")
+        except ValueError as exc:  # a command this protocol has not got (/part on /v1)
             self.ui.error(f"not sent: {exc}")
         return True
 

@@ -187,6 +187,24 @@ OPTIONS = [
         int,
         f"messages one user may send at once (default: {DEFAULT_BURST})",
     ),
+    _Option(
+        "--store",
+        "store",
+        str,
+        "where rooms keep their messages: memory (default) or sqlite:PATH (survives a restart)",
+    ),
+    _Option(
+        "--history-size",
+        "history_size",
+        int,
+        "messages each room keeps (default: 1000; 0: no history)",
+    ),
+    _Option(
+        "--join-history",
+        "join_history",
+        int,
+        "recent messages shown on entering a room (default: 20)",
+    ),
 ]
 
 

@@ -21,6 +21,9 @@ from .commands import (
     Help as Help,
 )
 from .commands import (
+    History as History,
+)
+from .commands import (
     JoinRoom as JoinRoom,
 )
 from .commands import (
@@ -28,6 +31,9 @@ from .commands import (
 )
 from .commands import (
     Nick as Nick,
+)
+from .commands import (
+    Part as Part,
 )
 from .commands import (
     PrivateMessage as PrivateMessage,
@@ -91,6 +97,7 @@ __all__ = [
     "Command",
     "CommandError",
     "Help",
+    "History",
     "InvalidUtf8",
     "JoinRoom",
     "Line",
@@ -99,6 +106,7 @@ __all__ = [
     "LineTooLong",
     "ListRooms",
     "Nick",
+    "Part",
     "PrivateMessage",
     "Quit",
     "Say",

@@ -14,16 +14,18 @@ from .names import name_problem
 
 @dataclass(frozen=True, slots=True)
 class Say:
-    """Plain chat text for the current room."""
+    """Plain chat text for *room* (``None``: the current room)."""
 
     text: str
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """``/me text``: an action line for the current room."""
+    """``/me text``: an action line for *room* (``None``: the current room)."""
 
     text: str
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +38,30 @@ class PrivateMessage:
 
 @dataclass(frozen=True, slots=True)
 class JoinRoom:
-    """``/join ROOM``: move to another room."""
+    """``/join ROOM``: join a room (and make it the current one).
+
+    *since* is the last position (epoch, seq) the user saw of the room, to
+    get exactly what was said after it (protocol version 2).
+    """
 
     room: str
+    since: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """``/part [ROOM]``: leave *room* (``None``: the current room)."""
+
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """Ask for up to *limit* messages of *room* older than *before* (``None``: the newest)."""
+
+    room: str
+    before: int | None = None
+    limit: int = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +98,7 @@ class CommandError:
     message: str
 
 
-Command = Say | Action | PrivateMessage | JoinRoom | ListRooms | Who | Nick | Help | Quit
+Command = Say | Action | PrivateMessage | JoinRoom | Part | History | ListRooms | Who | Nick | Help | Quit
 
 HELP_LINES: tuple[str, ...] = (
     "Commands:",
@@ -83,8 +106,9 @@ HELP_LINES: tuple[str, ...] = (
     "  /msg NAME text    a private message to NAME",
     "  /me text          an action line",
     "  /say text         say text as it is (even QUIT)",
-    "  /join ROOM        move to ROOM (created if it does not exist)",
-    "  /rooms            list the rooms",
+    "  /join ROOM        join ROOM (created if needed) and talk there",
+    "  /part [ROOM]      leave ROOM (or the room you talk in)",
+    "  /rooms            list the rooms (yours are marked)",
     "  /nick NEW         change your name",
     "  /help             this list",
     "  /quit or QUIT     leave the chat",
@@ -140,6 +164,14 @@ def parse_command(text: str) -> Command | CommandError | None:
         if problem:
             return CommandError(problem)
         return JoinRoom(room)
+    if verb == "part":
+        if not rest:
+            return Part()
+        room = rest[1:] if rest.startswith("#") else rest
+        problem = name_problem(room, what="room name")
+        if problem:
+            return CommandError(problem)
+        return Part(room)
     if verb == "nick":
         if not rest or " " in rest:
             return CommandError("usage: /nick NEW")

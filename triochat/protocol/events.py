@@ -18,6 +18,12 @@ class ChatMessage:
     the epoch when the server accepted it; ``agent`` marks messages from bots
     and applications; ``action`` marks ``/me`` lines.  Middleware replaces a
     message with :func:`dataclasses.replace`.
+
+    ``seq`` and ``epoch`` are the message's position in its room's log
+    (``seq`` grows by one per message of the room within an ``epoch``); they
+    are given when the message is sent out, after the handler chain, so
+    handlers see ``seq`` 0.  ``history`` marks a message sent again from the
+    room's log (to a user who joined or reconnected), whose ``id`` is 0.
     """
 
     id: int
@@ -27,6 +33,9 @@ class ChatMessage:
     content: str
     agent: bool = False
     action: bool = False
+    seq: int = 0
+    epoch: str = ""
+    history: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +81,18 @@ class Renamed:
 
 @dataclass(frozen=True, slots=True)
 class RoomEntered:
-    """Sent to a user who entered *room*: who is there now."""
+    """Sent to a user who entered *room*: who is there now.
+
+    ``epoch`` and ``seq`` are the room's newest position when the user
+    entered; ``recovered`` is true when the user asked to resume from a
+    position and gets every message after it (protocol version 2).
+    """
 
     room: str
     names: tuple[str, ...]
+    epoch: str = ""
+    seq: int = 0
+    recovered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +105,22 @@ class WhoList:
 
 @dataclass(frozen=True, slots=True)
 class RoomList:
-    """The answer to a room-list question: ``(room, member count)`` pairs."""
+    """The answer to a room-list question: ``(room, member count)`` pairs.
+
+    ``joined`` are the asker's rooms, ``current`` the one it talks in.
+    """
 
     rooms: tuple[tuple[str, int], ...]
+    joined: tuple[str, ...] = ()
+    current: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """The answer to a history question: earlier messages of *room*, oldest first."""
+
+    room: str
+    messages: tuple[ChatMessage, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,4 +184,5 @@ Event = (
     | Notice
     | Error
     | HelpText
+    | HistoryPage
 )

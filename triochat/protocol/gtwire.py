@@ -43,7 +43,7 @@ SERVER_SENDER = "server"
 FRAME_ERRORS = frozenset({"binary_frame", "bad_json", "bad_frame", "bad_content", "unknown_type"})
 """Codes of errors about a malformed frame: a program's mistake, sent as ``error`` frames."""
 
-ONE_ROOM = "this endpoint has one room; /join needs the native or the line protocol"
+ONE_ROOM = "this endpoint has one room; /join and /part need the native or the line protocol"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +91,7 @@ def decode_client_frame(text: str | bytes) -> Connect | commands.Command | Frame
         command = commands.parse_command(content)
         if isinstance(command, commands.CommandError):
             return FrameError("bad_command", command.message)
-        if isinstance(command, commands.JoinRoom):
+        if isinstance(command, commands.JoinRoom | commands.Part):
             return FrameError("one_room", ONE_ROOM)
         return command
     return FrameError("unknown_type", f"unknown frame type '{kind}'")
@@ -142,7 +142,7 @@ def event_text(event: Event) -> str | None:
             return _dumps({"type": "error", "code": event.code, "message": event.text})
         return _from_server(linewire.event_text(event), event.code)
     if isinstance(event, HelpText):
-        lines = [line for line in event.lines if not line.lstrip().startswith("/join")]
+        lines = [line for line in event.lines if not line.lstrip().startswith(("/join", "/part"))]
         return _from_server("\n".join(lines), "help")
     if isinstance(event, Notice):
         return _from_server(linewire.event_text(event), event.code)

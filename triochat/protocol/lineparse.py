@@ -3,7 +3,9 @@
 :func:`parse_server_line` is the inverse of
 :func:`triochat.protocol.linewire.event_text` for every line a logged-in user
 can receive.  Fields a line does not carry (a chat message's id, timestamp
-and room) are left for the caller to fill in.  Names never contain spaces,
+and, unless the line starts with ``[#room]``, its room) are left for the
+caller to fill in (a message without a room is from the reader's current
+room).  Names never contain spaces,
 ``:``, ``*`` or ``[``, and the names ``error`` and ``server`` are reserved,
 so the forms cannot be confused.
 
@@ -35,7 +37,7 @@ from .events import (
     Welcome,
     WhoList,
 )
-from .text import CONTINUATION
+from .text import CONTINUATION, ROOM_HERE, ROOM_JOINED
 
 _N = r"[A-Za-z0-9_.\-]+"
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
@@ -54,6 +56,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"\[private to ({_N})\] (.*)", re.S), "private_out"),
     (re.compile(rf"\[private\] ({_N}): (.*)", re.S), "private_in"),
     (re.compile(r"error: (.*)", re.S), "error"),
+    (re.compile(rf"\[#({_N})\] \* ({_N}) (.*)", re.S), "room_action"),
+    (re.compile(rf"\[#({_N})\] ({_N}): (.*)", re.S), "room_chat"),
     (re.compile(rf"\* ({_N}) (.*)", re.S), "action"),
     (re.compile(rf"({_N}): (.*)", re.S), "chat"),
 ]
@@ -88,8 +92,12 @@ def parse_server_line(line: str, *, me: str = "") -> Event:
         if kind == "who":
             return WhoList(g[0], _names(g[1]))
         if kind == "rooms":
-            pairs = re.findall(rf"#({_N}) \(([0-9]{{1,18}})\)", g[0])
-            return RoomList(tuple((room, int(count)) for room, count in pairs))
+            found = re.findall(rf"#({_N}) \(([0-9]{{1,18}})\)(?: \[({ROOM_HERE}|{ROOM_JOINED})\])?", g[0])
+            return RoomList(
+                tuple((room, int(count)) for room, count, _ in found),
+                joined=tuple(room for room, _, mark in found if mark),
+                current=next((room for room, _, mark in found if mark == ROOM_HERE), None),
+            )
         if kind == "nick":
             return NameChanged(g[0])
         if kind == "notice":
@@ -105,6 +113,10 @@ def parse_server_line(line: str, *, me: str = "") -> Event:
             return PrivateChat(g[0], me, g[1])
         if kind == "error":
             return Error("error", g[0])
+        if kind == "room_action":
+            return ChatMessage(0, 0.0, g[1], g[0], g[2], action=True)
+        if kind == "room_chat":
+            return ChatMessage(0, 0.0, g[1], g[0], g[2])
         if kind == "action":
             return ChatMessage(0, 0.0, g[0], "", g[1], action=True)
         return ChatMessage(0, 0.0, g[0], "", g[1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from . import text
 from .events import (
     ChatMessage,
@@ -9,6 +11,7 @@ from .events import (
     Event,
     Goodbye,
     HelpText,
+    HistoryPage,
     Joined,
     Left,
     NameChanged,
@@ -33,6 +36,8 @@ def event_lines(event: Event) -> list[str]:
         if event.action:
             return text.action(event.sender, event.content)
         return text.chat(event.sender, event.content)
+    if isinstance(event, HistoryPage):
+        return _elsewhere_lines(event.messages)
     if isinstance(event, PrivateChat):
         if event.outgoing:
             return text.private_out(event.target, event.content)
@@ -58,7 +63,7 @@ def _single_line(event: Event) -> str:
     if isinstance(event, WhoList):
         return text.who(event.room, event.names)
     if isinstance(event, RoomList):
-        return text.rooms(event.rooms)
+        return text.rooms(event.rooms, event.joined, event.current)
     if isinstance(event, Welcome):
         return text.welcome(event.name)
     if isinstance(event, Goodbye):
@@ -72,9 +77,30 @@ def _single_line(event: Event) -> str:
     raise TypeError(f"not an event: {event!r}")
 
 
+def _elsewhere_lines(messages: Iterable[ChatMessage]) -> list[str]:
+    lines: list[str] = []
+    for message in messages:
+        if message.action:
+            lines += text.action(message.sender, message.content, message.room)
+        else:
+            lines += text.chat(message.sender, message.content, message.room)
+    return lines
+
+
 def event_text(event: Event) -> str:
     """The text of *event* as a line-protocol user reads it, lines joined by ``\\n``."""
     return "\n".join(event_lines(event))
+
+
+def encode_elsewhere(event: Event) -> bytes:
+    """Like :func:`encode_event`, for a reader whose current room is not the event's.
+
+    A chat message then starts with its room (``[#dev] bob: hi``); every
+    other event reads the same.
+    """
+    if isinstance(event, ChatMessage):
+        return "".join(f"{line}\r\n" for line in _elsewhere_lines((event,))).encode("utf-8")
+    return encode_event(event)
 
 
 def encode_event(event: Event) -> bytes:

@@ -109,14 +109,19 @@ def framed(head: str, text: str) -> list[str]:
     return [multi_line_head(len(lines), head + lines[0]), *map(continued, lines[1:])]
 
 
-def chat(sender: str, content: str) -> list[str]:
-    """A chat message: ``alice: hello``."""
-    return framed(f"{printable(sender)}: ", content)
+def room_mark(room: str | None) -> str:
+    """What starts a line from a room that is not the reader's current one: ``[#dev] ``."""
+    return f"[#{printable(room)}] " if room is not None else ""
 
 
-def action(sender: str, content: str) -> list[str]:
-    """A ``/me`` action: ``* alice waves``."""
-    return framed(f"* {printable(sender)} ", content)
+def chat(sender: str, content: str, room: str | None = None) -> list[str]:
+    """A chat message: ``alice: hello`` (``[#dev] alice: hello`` from another *room*)."""
+    return framed(f"{room_mark(room)}{printable(sender)}: ", content)
+
+
+def action(sender: str, content: str, room: str | None = None) -> list[str]:
+    """A ``/me`` action: ``* alice waves`` (``[#dev] * alice waves`` from another *room*)."""
+    return framed(f"{room_mark(room)}* {printable(sender)} ", content)
 
 
 def private_in(sender: str, content: str) -> list[str]:
@@ -172,10 +177,35 @@ def who(room: str, names: Iterable[str]) -> str:
     return notice(f"{len(listed)} in #{room}: {', '.join(listed)}")
 
 
-def rooms(counts: Iterable[tuple[str, int]]) -> str:
-    """The answer to ``/rooms``."""
-    listed = ", ".join(f"#{room} ({count})" for room, count in counts)
-    return notice(f"rooms: {listed}")
+ROOM_HERE = "here"
+"""How ``/rooms`` marks the reader's current room."""
+
+ROOM_JOINED = "joined"
+"""How ``/rooms`` marks the reader's other rooms."""
+
+
+def rooms(counts: Iterable[tuple[str, int]], joined: Iterable[str] = (), current: str | None = None) -> str:
+    """The answer to ``/rooms``: ``#lobby (3) [here], #dev (1) [joined], #ops (2)``."""
+    mine = set(joined)
+
+    def entry(room: str, count: int) -> str:
+        if room == current:
+            return f"#{room} ({count}) [{ROOM_HERE}]"
+        if room in mine:
+            return f"#{room} ({count}) [{ROOM_JOINED}]"
+        return f"#{room} ({count})"
+
+    return notice(f"rooms: {', '.join(entry(room, count) for room, count in counts)}")
+
+
+def history_start(room: str, count: int) -> str:
+    """The line before the recent history a user gets on entering *room*."""
+    return notice(f"the last {count} messages of #{room}" if count != 1 else f"the last message of #{room}")
+
+
+def history_end(room: str) -> str:
+    """The line after that history: what follows is live."""
+    return notice(f"end of the history of #{room}")
 
 
 def welcome(name: str) -> str:

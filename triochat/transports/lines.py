@@ -125,6 +125,9 @@ def _claim_identity(runtime: Runtime, conn: Connection, identity: str) -> bool:
 async def run_line_session(runtime: Runtime, conn: Connection, stream: trio.abc.Stream) -> None:
     """Log in and chat until the user quits, the peer goes, or the scope ends."""
     config = runtime.config
+    conn.many_rooms = True
+    conn.elsewhere = linewire.encode_elsewhere
+    conn.history_on_join = config.join_history
     reader = _LineReader(stream, conn, runtime)
     if conn.over_capacity:
         conn.outbox.push(encode_line(text.error("the server is full; try later")))

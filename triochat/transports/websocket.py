@@ -15,19 +15,19 @@ from urllib.parse import unquote, urlsplit
 
 import trio
 
-from .._broadcaster import LOGIN, ConnectionRequest, Reply
+from .._broadcaster import LOGIN, ConnectionRequest, Login, Reply
 from .._connection import Connection
 from .._runtime import Runtime
 from ..auth import ConnectionInfo, Reject
-from ..protocol import commands, gtwire, jsonwire
+from ..protocol import commands, gtwire, jsonwire, v2wire
 from ..protocol.events import Error, Event, HelpText, Welcome
 from ..protocol.names import name_problem
 from ..protocol.wsframe import text_frame
 from ..protocol.wshandshake import UpgradeRequest as Request
 from .wsconn import WebSocketLink
-from .wswire import gt_wire, v1_wire, wire_for
+from .wswire import gt_wire, v1_wire, v2_wire, wire_for
 
-__all__ = ["connection_info", "gt_wire", "run_ws_session", "v1_wire"]
+__all__ = ["connection_info", "gt_wire", "run_ws_session", "v1_wire", "v2_wire"]
 
 
 def _silent(event: Event) -> bytes:
@@ -36,10 +36,17 @@ def _silent(event: Event) -> bytes:
 
 
 def _route(request: Request) -> tuple[str, str | None] | None:
-    """(``"gt"``, username) or (``"v1"``, None); ``None`` for an unknown path."""
+    """(``"gt"``, username), (``"v2"``, None) or (``"v1"``, None); ``None`` for an unknown path.
+
+    A proposed subprotocol decides (version 2 first), then the path.
+    """
     path = urlsplit(request.target).path
+    if v2wire.SUBPROTOCOL in request.subprotocols:
+        return "v2", None
     if jsonwire.SUBPROTOCOL in request.subprotocols or path in ("/", "/v1", "/v1/"):
         return "v1", None
+    if path in (v2wire.PATH, v2wire.PATH + "/"):
+        return "v2", None
     if path.startswith(gtwire.PATH_PREFIX) and len(path) > len(gtwire.PATH_PREFIX):
         return "gt", unquote(path[len(gtwire.PATH_PREFIX) :])
     return None
@@ -75,7 +82,7 @@ async def _admit(
         return None
     route = _route(request)
     if route is None:
-        link.refuse(404, body=b"unknown path: use /v1 or /ws/NAME")
+        link.refuse(404, body=b"unknown path: use /v1, /v2 or /ws/NAME")
         return None
     decision = await runtime.authorize(connection_info(request, link.head, conn.peer))
     if isinstance(decision, Reject):
@@ -83,13 +90,21 @@ async def _admit(
         link.refuse(decision.status, headers=headers, body=decision.reason.encode())
         return None
     kind, path_name = route
-    subprotocol = jsonwire.SUBPROTOCOL if jsonwire.SUBPROTOCOL in request.subprotocols else None
+    subprotocol = None
+    for offered in (v2wire.SUBPROTOCOL, jsonwire.SUBPROTOCOL):
+        if offered in request.subprotocols:
+            subprotocol = offered
+            break
     link.accept(subprotocol)
     conn.last_seen = trio.current_time()
     conn.keepalive = True
     deflate = link.deflate
     conn.wire = wire_for(kind, None if deflate is None else deflate.compression_window)
-    conn.echo = kind == "gt"
+    conn.echo = kind in ("gt", "v2")
+    if kind == "v2":
+        # Several rooms at once; chat names its room; the sender sees its own
+        # messages, so its view of a room is the room's whole log.
+        conn.many_rooms = conn.room_required = True
     return _Admitted(kind, decision.identity, path_name)
 
 
@@ -109,6 +124,8 @@ async def run_ws_session(runtime: Runtime, conn: Connection, stream: trio.abc.St
         if admitted is not None:
             if admitted.kind == "gt":
                 await _gt_session(runtime, conn, link, admitted)
+            elif admitted.kind == "v2":
+                await _v2_session(runtime, conn, link, admitted)
             else:
                 await _v1_session(runtime, conn, link, admitted)
     finally:
@@ -255,3 +272,41 @@ async def _v1_session(runtime: Runtime, conn: Connection, link: WebSocketLink, a
     conn.send(Welcome(conn.name))
     await runtime.request(conn, LOGIN)
     await _serve_frames(runtime, conn, link, _interpret_v1)
+
+
+def _interpret_v2(message: str | bytes) -> ConnectionRequest | None:
+    frame = v2wire.decode_client_frame_v2(message)
+    if isinstance(frame, jsonwire.FrameError):
+        return Reply(Error(frame.code, frame.message))
+    if isinstance(frame, v2wire.LoginV2):
+        return Reply(Error("already_logged_in", "already logged in"))
+    if isinstance(frame, commands.Help):
+        return Reply(HelpText(commands.HELP_LINES))
+    return frame
+
+
+async def _v2_session(runtime: Runtime, conn: Connection, link: WebSocketLink, admitted: _Admitted) -> None:
+    login: v2wire.LoginV2 | None = None
+    with trio.move_on_after(runtime.config.login_timeout):
+        while login is None:
+            message = await _next_message(link)
+            if message is None:
+                return
+            frame = v2wire.decode_client_frame_v2(message)
+            if isinstance(frame, jsonwire.FrameError):
+                conn.send(Error(frame.code, frame.message))
+            elif not isinstance(frame, v2wire.LoginV2):
+                conn.send(Error("login_required", "send a 'login' frame first"))
+            else:
+                refusal = _claim(runtime, conn, frame.name, admitted.identity)
+                if refusal is None:
+                    login = frame
+                else:
+                    conn.send(refusal)
+    if login is None:
+        conn.send(Error("login_timeout", "login timed out"))
+        _close(link, 1008, "login timed out")
+        return
+    conn.send(Welcome(conn.name))
+    await runtime.request(conn, LOGIN if login.rooms is None else Login(login.rooms))
+    await _serve_frames(runtime, conn, link, _interpret_v2)

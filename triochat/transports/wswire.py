@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .._connection import Encoder
-from ..protocol import gtwire, jsonwire
+from ..protocol import gtwire, jsonwire, v2wire
 from ..protocol.events import Event, Goodbye
 from ..protocol.wsdeflate import message_frame
 from ..protocol.wsframe import OP_TEXT, close_frame
@@ -29,6 +29,11 @@ Payload = Callable[[Event], "bytes | None"]
 def v1_payload(event: Event) -> bytes | None:
     """The native protocol's JSON text for *event*, UTF-8."""
     return jsonwire.encode_event(event).encode("utf-8")
+
+
+def v2_payload(event: Event) -> bytes | None:
+    """The native protocol's version 2 JSON text for *event*, UTF-8."""
+    return v2wire.encode_event_v2(event).encode("utf-8")
 
 
 def gt_payload(event: Event) -> bytes | None:
@@ -49,12 +54,12 @@ def _make(payload: Payload, window_bits: int | None) -> Encoder:
     return encode
 
 
-_PAYLOADS: dict[str, Payload] = {"v1": v1_payload, "gt": gt_payload}
+_PAYLOADS: dict[str, Payload] = {"v1": v1_payload, "v2": v2_payload, "gt": gt_payload}
 _WIRES: dict[tuple[str, int | None], Encoder] = {}
 
 
 def wire_for(kind: str, window_bits: int | None = None) -> Encoder:
-    """The encoder of format *kind* (``"v1"`` or ``"gt"``), compressed if *window_bits* is set."""
+    """The encoder of format *kind* (``"v1"``, ``"v2"`` or ``"gt"``), compressed if *window_bits* is set."""
     key = (kind, window_bits)
     wire = _WIRES.get(key)
     if wire is None:
@@ -64,5 +69,7 @@ def wire_for(kind: str, window_bits: int | None = None) -> Encoder:
 
 v1_wire = wire_for("v1")
 """The native protocol, uncompressed."""
+v2_wire = wire_for("v2")
+"""The native protocol version 2, uncompressed."""
 gt_wire = wire_for("gt")
 """The group-terminal protocol, uncompressed."""
