@@ -48,7 +48,7 @@ from .protocol.events import (
 )
 from .protocol.lineparse import ServerLineParser, parse_server_line
 from .protocol.lines import Line, LineDecoder, encode_line
-from .protocol.names import name_problem
+from .protocol.names import name_key, name_problem
 
 log = logging.getLogger("triochat.client")
 
@@ -343,7 +343,9 @@ class ChatClient:
         self._rooms_answers: deque[_Answer[tuple[tuple[str, int], ...]]] = deque()
         self._closing = False
         self._ended: str | None = None
-        self._login_answers: set[str] | None = {r.lower() for r in self.positions} if self.positions else None
+        self._login_answers: set[str] | None = (
+            {name_key(r) for r in self.positions} if self.positions else None
+        )
         """Version 2: rooms whose ``room`` frame answers the login (``None``: the default room's).
 
         Those frames are not given to the application: logging in over the
@@ -426,8 +428,8 @@ class ChatClient:
         if answers is None:
             self._login_answers = set()  # the default room's frame comes first
             return True
-        if room.lower() in answers:
-            answers.discard(room.lower())
+        if name_key(room) in answers:
+            answers.discard(name_key(room))
             return True
         return False
 
@@ -465,7 +467,7 @@ class ChatClient:
 
     def _room_of(self, room: str | None) -> str | None:
         if self.version != 2:
-            if room is not None and room.removeprefix("#").lower() != self.room.lower():
+            if room is not None and name_key(room.removeprefix("#")) != name_key(self.room):
                 raise ValueError("this protocol talks in the current room only: join the room first")
             return None
         return self.room if room is None else room.removeprefix("#")
