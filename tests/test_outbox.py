@@ -331,3 +331,40 @@ def test_batches_released_in_order_keep_the_order_of_every_byte(script: list[tup
             assert outbox.queued == 0
 
     trio.run(run)
+
+
+async def test_wait_drained_returns_when_the_writer_has_written_everything() -> None:
+    stream = FakeStream(accept_now=2)
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(stream, nursery, limit=100, send_timeout=10, on_fail=pytest.fail)
+        await outbox.wait_drained()  # no writer: at once
+        assert outbox.push(b"abcdef")  # "ab" now, the rest to the writer
+        done = trio.Event()
+
+        async def wait() -> None:
+            await outbox.wait_drained()
+            done.set()
+
+        nursery.start_soon(wait)
+        await trio.testing.wait_all_tasks_blocked()
+        assert outbox.draining and not done.is_set()  # the writer waits for the stream
+        stream.gate.set()
+        await done.wait()
+        assert not outbox.draining
+        assert bytes(stream.written) == b"abcdef"
+
+
+async def test_wait_drained_returns_when_the_outbox_fails() -> None:
+    stream = FakeStream(accept_now=0)
+    failures: list[str] = []
+    async with trio.open_nursery() as nursery:
+        outbox = Outbox(stream, nursery, limit=100, send_timeout=10, on_fail=failures.append)
+        assert outbox.push(b"abc")
+        await trio.testing.wait_all_tasks_blocked()
+        with trio.fail_after(1):
+            async with trio.open_nursery() as waiters:
+                waiters.start_soon(outbox.wait_drained)
+                await trio.testing.wait_all_tasks_blocked()
+                outbox.fail("gone")
+    assert failures == ["gone"]
+    assert not outbox.draining

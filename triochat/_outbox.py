@@ -35,6 +35,7 @@ class Outbox:
 
     __slots__ = (
         "_chunks",
+        "_drained",
         "_held",
         "_in_batch",
         "_marks",
@@ -70,6 +71,8 @@ class Outbox:
         self._marks: deque[tuple[int, int]] = deque()
         """Closed batches waiting for release: (batch, held items up to its end)."""
         self._write_scope: trio.CancelScope | None = None
+        self._drained: trio.Event | None = None
+        """Set when the current writer task ends; made only when someone waits."""
         self.limit = limit
         self.send_timeout = send_timeout
         self.on_fail = on_fail
@@ -207,6 +210,19 @@ class Outbox:
             self._write_scope.cancel()
         self.on_fail(reason)
 
+    async def wait_drained(self) -> None:
+        """Wait until the writer task has written what it was given, or stopped.
+
+        Returns at once when no writer runs.  A writer may start again for
+        later pushes: check :attr:`draining` again if that matters.
+        """
+        if not self.draining:
+            await trio.lowlevel.checkpoint()
+            return
+        if self._drained is None:
+            self._drained = trio.Event()
+        await self._drained.wait()
+
     async def _drain(self) -> None:
         try:
             while self._chunks and self.failure is None:
@@ -228,3 +244,6 @@ class Outbox:
         finally:
             self._write_scope = None
             self.draining = False
+            if self._drained is not None:
+                self._drained.set()
+                self._drained = None

@@ -49,9 +49,6 @@ RECEIVE_SIZE = 65536
 CLOSE_TIMEOUT = 2.0
 """How long closing waits for the peer's close frame and then for its end of file."""
 
-_DRAIN_POLL = 0.005
-_QUICK_POLLS = 8
-
 
 class WebSocketLink:
     """The WebSocket side of one :class:`~triochat._connection.Connection`."""
@@ -322,13 +319,9 @@ class WebSocketLink:
                     data = await self._receive()
                     if data:
                         self._feed_closing(data)
-            # The outbox offers no "drained" event; its writer is busy only
-            # while the peer reads slowly, and this wait is bounded.
-            polls = 0
+            # The writer is busy only while the peer reads slowly; bounded above.
             while outbox.draining and outbox.failure is None:
-                # A few scheduler passes let a quick writer finish; then poll gently.
-                await trio.sleep(0 if polls < _QUICK_POLLS else _DRAIN_POLL)
-                polls += 1
+                await outbox.wait_drained()
             if outbox.failure is not None:
                 return
             if isinstance(self.stream, trio.abc.HalfCloseableStream):
