@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 import trio
@@ -26,6 +27,8 @@ from ..protocol.wsframe import text_frame
 from ..protocol.wshandshake import UpgradeRequest as Request
 from .wsconn import WebSocketLink
 from .wswire import gt_wire, v1_wire, v2_wire, wire_for
+
+LoginFrame = TypeVar("LoginFrame", jsonwire.Login, v2wire.LoginV2)
 
 __all__ = ["connection_info", "gt_wire", "run_ws_session", "v1_wire", "v2_wire"]
 
@@ -218,15 +221,26 @@ def _interpret_gt(message: str | bytes) -> ConnectionRequest | None:
     return decoded
 
 
-def _interpret_v1(message: str | bytes) -> ConnectionRequest | None:
-    frame = jsonwire.decode_client_frame(message)
-    if isinstance(frame, jsonwire.FrameError):
-        return Reply(Error(frame.code, frame.message))
-    if isinstance(frame, jsonwire.Login):
-        return Reply(Error("already_logged_in", "already logged in"))
-    if isinstance(frame, commands.Help):
-        return Reply(HelpText(commands.HELP_LINES))
-    return frame
+def _interpreter(
+    decode: Callable[[str | bytes], object], login: type
+) -> Callable[[str | bytes], ConnectionRequest | None]:
+    """How a native-protocol session (v1 or v2) turns a message into a request after login."""
+
+    def interpret(message: str | bytes) -> ConnectionRequest | None:
+        frame = decode(message)
+        if isinstance(frame, jsonwire.FrameError):
+            return Reply(Error(frame.code, frame.message))
+        if isinstance(frame, login):
+            return Reply(Error("already_logged_in", "already logged in"))
+        if isinstance(frame, commands.Help):
+            return Reply(HelpText(commands.HELP_LINES))
+        return frame  # type: ignore[return-value]  # the decoder gives commands otherwise
+
+    return interpret
+
+
+_interpret_v1 = _interpreter(jsonwire.decode_client_frame, jsonwire.Login)
+_interpret_v2 = _interpreter(v2wire.decode_client_frame_v2, v2wire.LoginV2)
 
 
 async def _serve_frames(
@@ -247,65 +261,46 @@ async def _serve_frames(
             return
 
 
-async def _v1_session(runtime: Runtime, conn: Connection, link: WebSocketLink, admitted: _Admitted) -> None:
-    logged_in = False
+async def _log_in(
+    runtime: Runtime,
+    conn: Connection,
+    link: WebSocketLink,
+    admitted: _Admitted,
+    decode: Callable[[str | bytes], object],
+    login: type[LoginFrame],
+) -> LoginFrame | None:
+    """Wait for a *login* frame that claims a name; ``None`` if none came (closed or timed out)."""
     with trio.move_on_after(runtime.config.login_timeout):
-        while not logged_in:
+        while True:
             message = await _next_message(link)
             if message is None:
-                return
-            frame = jsonwire.decode_client_frame(message)
+                return None
+            frame = decode(message)
             if isinstance(frame, jsonwire.FrameError):
                 conn.send(Error(frame.code, frame.message))
-            elif not isinstance(frame, jsonwire.Login):
+            elif not isinstance(frame, login):
                 conn.send(Error("login_required", "send a 'login' frame first"))
             else:
                 refusal = _claim(runtime, conn, frame.name, admitted.identity)
                 if refusal is None:
-                    logged_in = True
-                else:
-                    conn.send(refusal)
-    if not logged_in:
-        conn.send(Error("login_timeout", "login timed out"))
-        _close(link, 1008, "login timed out")
+                    return frame
+                conn.send(refusal)
+    conn.send(Error("login_timeout", "login timed out"))
+    _close(link, 1008, "login timed out")
+    return None
+
+
+async def _v1_session(runtime: Runtime, conn: Connection, link: WebSocketLink, admitted: _Admitted) -> None:
+    if await _log_in(runtime, conn, link, admitted, jsonwire.decode_client_frame, jsonwire.Login) is None:
         return
     conn.send(Welcome(conn.name))
     await runtime.request(conn, LOGIN)
     await _serve_frames(runtime, conn, link, _interpret_v1)
 
 
-def _interpret_v2(message: str | bytes) -> ConnectionRequest | None:
-    frame = v2wire.decode_client_frame_v2(message)
-    if isinstance(frame, jsonwire.FrameError):
-        return Reply(Error(frame.code, frame.message))
-    if isinstance(frame, v2wire.LoginV2):
-        return Reply(Error("already_logged_in", "already logged in"))
-    if isinstance(frame, commands.Help):
-        return Reply(HelpText(commands.HELP_LINES))
-    return frame
-
-
 async def _v2_session(runtime: Runtime, conn: Connection, link: WebSocketLink, admitted: _Admitted) -> None:
-    login: v2wire.LoginV2 | None = None
-    with trio.move_on_after(runtime.config.login_timeout):
-        while login is None:
-            message = await _next_message(link)
-            if message is None:
-                return
-            frame = v2wire.decode_client_frame_v2(message)
-            if isinstance(frame, jsonwire.FrameError):
-                conn.send(Error(frame.code, frame.message))
-            elif not isinstance(frame, v2wire.LoginV2):
-                conn.send(Error("login_required", "send a 'login' frame first"))
-            else:
-                refusal = _claim(runtime, conn, frame.name, admitted.identity)
-                if refusal is None:
-                    login = frame
-                else:
-                    conn.send(refusal)
+    login = await _log_in(runtime, conn, link, admitted, v2wire.decode_client_frame_v2, v2wire.LoginV2)
     if login is None:
-        conn.send(Error("login_timeout", "login timed out"))
-        _close(link, 1008, "login timed out")
         return
     conn.send(Welcome(conn.name))
     await runtime.request(conn, LOGIN if login.rooms is None else Login(login.rooms))
