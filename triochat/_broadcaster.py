@@ -353,9 +353,18 @@ class Broadcaster:
         self.fan_out(event, members, exclude)
 
     def fan_out(
-        self, event: Event, recipients: Iterable[Connection], exclude: Connection | None = None
+        self,
+        event: Event,
+        recipients: Iterable[Connection],
+        exclude: Connection | None = None,
+        *,
+        room: str | None = None,
     ) -> int:
-        """Push *event* to *recipients*, encoded once per wire format."""
+        """Push *event* to *recipients*, encoded once per wire format.
+
+        With *room* (a chat message's), recipients whose current room is
+        another get the wire format that names the room (``elsewhere``).
+        """
         encoded: dict[Encoder, bytes] = {}
         held = self._held
         instant = self.instant
@@ -364,6 +373,8 @@ class Broadcaster:
             if conn is exclude:
                 continue
             wire = conn.wire
+            if room is not None and conn.room != room and conn.elsewhere is not None:
+                wire = conn.elsewhere
             data = encoded.get(wire)
             if data is None:
                 data = encoded[wire] = wire(event)
@@ -373,22 +384,8 @@ class Broadcaster:
         return delivered
 
     def _fan_out_chat(self, message: ChatMessage, exclude: Connection | None) -> None:
-        """Like :meth:`fan_out`; members whose current room is another see the room."""
-        encoded: dict[Encoder, bytes] = {}
-        held = self._held
-        instant = self.instant
-        room = message.room
-        delivered = 0
-        for conn in self.hub.members(room):
-            if conn is exclude:
-                continue
-            wire = conn.wire if conn.room == room or conn.elsewhere is None else conn.elsewhere
-            data = encoded.get(wire)
-            if data is None:
-                data = encoded[wire] = wire(message)
-            if data and conn.outbox.hold(data, held, instant):
-                delivered += 1
-        self.stats.deliveries += delivered
+        """Send *message* to its room's members (see :meth:`fan_out`)."""
+        self.fan_out(message, self.hub.members(message.room), exclude, room=message.room)
 
     def _publish(self, message: ChatMessage, sender: Connection | None) -> None:
         """Give *message* its place in its room's log and send it to the room."""
