@@ -28,6 +28,7 @@ from .protocol import commands
 from .protocol.events import SHUTDOWN, Error
 from .protocol.names import name_key, name_problem
 from .protocol.wsframe import KEEPALIVE_PING
+from .transports.http import HttpRoutes
 from .transports.sockets import SocketStream
 
 log = logging.getLogger("triochat.server")
@@ -82,6 +83,8 @@ class Runtime:
         """Where connection tasks run; set while the server accepts clients."""
         self._starting = 0
         """Connections spawned whose task has not yet made their outbox."""
+        self.http_routes = HttpRoutes()
+        """What the WebSocket listener answers to plain HTTP requests (see :mod:`.transports.http`)."""
 
     def use_store(self, store: RoomLog) -> None:
         """Keep the rooms' messages in *store* (before the broadcaster starts).

@@ -91,8 +91,28 @@ def _comma_list(values: list[bytes]) -> list[str]:
     return items
 
 
-def parse_request(head: bytes) -> UpgradeRequest:
-    """Check *head*, a request head with its empty line; :class:`HandshakeError` if it is refused."""
+@dataclass(frozen=True, slots=True)
+class PlainRequest:
+    """A plain HTTP ``GET`` or ``HEAD`` (no ``Upgrade`` field): a page, a file, metrics."""
+
+    method: str
+    """``"GET"`` or ``"HEAD"`` (answered without a body)."""
+    target: str
+    host: str
+    headers: tuple[tuple[str, str], ...] = ()
+    """Every header field, names lower-cased, in order."""
+
+    def header(self, name: str) -> str | None:
+        """The first value of header *name* (case-insensitive), or ``None``."""
+        name = name.lower()
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+def _parse_head(head: bytes) -> tuple[bytes, bytes, dict[bytes, list[bytes]], list[tuple[bytes, bytes]]]:
+    """Method, target, fields by name and fields in order, of a well-formed HTTP/1.1 head."""
     if len(head) > MAX_HEAD_BYTES:
         raise HandshakeError("request head too large")
     if not head.endswith(HEAD_END):
@@ -104,9 +124,8 @@ def parse_request(head: bytes) -> UpgradeRequest:
     method, target, version = request_line.groups()
     if version != b"HTTP/1.1":
         raise HandshakeError("the request must be HTTP/1.1")
-    if method != b"GET":
-        raise HandshakeError("Request method must be GET")
     fields: dict[bytes, list[bytes]] = {}
+    ordered: list[tuple[bytes, bytes]] = []
     for line in lines[1:]:
         field = _FIELD.fullmatch(line)
         if field is None:
@@ -115,6 +134,7 @@ def parse_request(head: bytes) -> UpgradeRequest:
             raise HandshakeError("bad header field")
         name = field.group(1).lower()
         value = field.group(2).strip(b" \t")
+        ordered.append((name, value))
         values = fields.get(name)
         if values is None:
             fields[name] = [value]
@@ -122,6 +142,39 @@ def parse_request(head: bytes) -> UpgradeRequest:
             raise HandshakeError(f"more than one {name.decode()} header")
         else:
             values.append(value)
+    return method, target, fields, ordered
+
+
+def parse_head(head: bytes) -> UpgradeRequest | PlainRequest:
+    """Check *head*: a WebSocket upgrade, or a plain ``GET``/``HEAD`` without ``Upgrade``.
+
+    Anything else raises :class:`HandshakeError`, as :func:`parse_request` does.
+    """
+    method, target, fields, ordered = _parse_head(head)
+    if b"upgrade" not in fields and method in (b"GET", b"HEAD"):
+        host = fields.get(b"host")
+        if host is None:
+            raise HandshakeError("Missing header, 'Host'")
+        if b"transfer-encoding" in fields or any(v != b"0" for v in fields.get(b"content-length", ())):
+            raise HandshakeError("a GET request has no body")
+        return PlainRequest(
+            method=method.decode("ascii"),
+            target=target.decode("ascii"),
+            host=host[0].decode("latin-1"),
+            headers=tuple((n.decode("latin-1"), v.decode("latin-1")) for n, v in ordered),
+        )
+    return _upgrade(method, target, fields)
+
+
+def parse_request(head: bytes) -> UpgradeRequest:
+    """Check *head*, a request head with its empty line; :class:`HandshakeError` if it is refused."""
+    method, target, fields, _ = _parse_head(head)
+    return _upgrade(method, target, fields)
+
+
+def _upgrade(method: bytes, target: bytes, fields: dict[bytes, list[bytes]]) -> UpgradeRequest:
+    if method != b"GET":
+        raise HandshakeError("Request method must be GET")
     host = fields.get(b"host")
     if host is None:
         raise HandshakeError("Missing header, 'Host'")
@@ -200,6 +253,24 @@ def refusal(
     """
     if not 200 <= status <= 599:
         raise ValueError(f"not an HTTP status: {status}")
+    return response(status, headers, body)
+
+
+def response(
+    status: int,
+    headers: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...],
+    body: bytes,
+    *,
+    head_only: bool = False,
+) -> bytes:
+    """A complete HTTP/1.1 response with ``Content-Length`` and ``Connection: close``.
+
+    *head_only* leaves the body out (the answer to ``HEAD``) but counts it.
+    Every field in *headers* must pass :func:`valid_field` (a ``ValueError``
+    otherwise).
+    """
+    if not 100 <= status <= 599:
+        raise ValueError(f"not an HTTP status: {status}")
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:
@@ -211,4 +282,4 @@ def refusal(
         lines.append(name + b": " + value)
     lines.append(b"Content-Length: " + str(len(body)).encode("ascii"))
     lines.append(b"Connection: close")
-    return b"\r\n".join(lines) + HEAD_END + body
+    return b"\r\n".join(lines) + HEAD_END + (b"" if head_only else body)

@@ -24,7 +24,9 @@ from ..protocol import commands, gtwire, jsonwire, v2wire
 from ..protocol.events import Error, Event, HelpText, Welcome
 from ..protocol.names import name_problem
 from ..protocol.wsframe import text_frame
+from ..protocol.wshandshake import PlainRequest
 from ..protocol.wshandshake import UpgradeRequest as Request
+from .http import answer
 from .wsconn import WebSocketLink
 from .wswire import gt_wire, v1_wire, v2_wire, wire_for
 
@@ -111,6 +113,13 @@ async def _admit(
     return _Admitted(kind, decision.identity, path_name)
 
 
+async def _answer_plain(runtime: Runtime, link: WebSocketLink, request: PlainRequest) -> None:
+    reply = await answer(runtime, request)
+    headers = [(b"Content-Type", reply.content_type.encode("latin-1"))]
+    headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
+    link.respond(reply.status, headers, reply.body, head_only=request.method == "HEAD")
+
+
 async def run_ws_session(runtime: Runtime, conn: Connection, stream: trio.abc.Stream) -> None:
     """Handshake, route and authenticate, then run the endpoint's session; close in order."""
     config = runtime.config
@@ -122,7 +131,9 @@ async def run_ws_session(runtime: Runtime, conn: Connection, stream: trio.abc.St
         admitted: _Admitted | None = None
         with trio.move_on_after(config.handshake_timeout):
             request = await link.receive_request()
-            if request is not None:
+            if isinstance(request, PlainRequest):
+                await _answer_plain(runtime, link, request)
+            elif request is not None:
                 admitted = await _admit(runtime, conn, link, request)
         if admitted is not None:
             if admitted.kind == "gt":

@@ -31,11 +31,13 @@ from ..protocol.wsframe import close_frame, pong_frame
 from ..protocol.wshandshake import (
     MAX_HEAD_BYTES,
     HandshakeError,
+    PlainRequest,
     UpgradeRequest,
     accept_response,
     find_head_end,
-    parse_request,
+    parse_head,
     refusal,
+    response,
     valid_field,
 )
 from .sockets import SocketStream
@@ -129,8 +131,11 @@ class WebSocketLink:
             if self.opened and not self.close_received and not self.close_sent:
                 log.info("%s ended the connection without a close frame (1006)", self.conn.peer)
 
-    async def receive_request(self) -> UpgradeRequest | None:
-        """Read the HTTP upgrade request; ``None`` if there is none (a bad one is answered).
+    async def receive_request(self) -> UpgradeRequest | PlainRequest | None:
+        """Read the HTTP request; ``None`` if there is none (a bad one is answered).
+
+        An upgrade request is answered by :meth:`accept` or :meth:`refuse`; a
+        plain ``GET``/``HEAD`` (no ``Upgrade`` field) by :meth:`respond`.
 
         At most :data:`~triochat.protocol.wshandshake.MAX_HEAD_BYTES` of head
         are read; the caller bounds the time (``handshake_timeout``).
@@ -154,11 +159,13 @@ class WebSocketLink:
         self.head = data[:end]
         self._after_head = data[end:]
         try:
-            self._request = parse_request(self.head)
+            request = parse_head(self.head)
         except HandshakeError as exc:
             self._refuse(exc.status, list(exc.headers), exc.reason.encode())
             return None
-        return self._request
+        if isinstance(request, UpgradeRequest):
+            self._request = request
+        return request
 
     async def next_message(self) -> str | bytes | None:
         """The next complete message; ``None`` once the connection is closing or closed."""
@@ -269,6 +276,18 @@ class WebSocketLink:
     ) -> None:
         """Answer the handshake with HTTP *status* and *body*; nothing follows."""
         self._refuse(status, headers or [], body)
+
+    def respond(
+        self, status: int, headers: list[tuple[bytes, bytes]], body: bytes, *, head_only: bool = False
+    ) -> None:
+        """Answer a plain HTTP request (see :meth:`receive_request`); the connection then closes."""
+        fields = [(name, value) for name, value in headers if valid_field(name, value)]
+        if len(fields) < len(headers):
+            log.error("dropped invalid header fields from a %d answer to %s", status, self.conn.peer)
+        self.conn.outbox.push(response(status, fields, body, head_only=head_only))
+        self.conn.outbox.seal()
+        self.head = b""
+        self.answered = True
 
     def _refuse(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         fields = [(name, value) for name, value in headers if valid_field(name, value)]

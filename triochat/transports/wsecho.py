@@ -25,6 +25,7 @@ from .._runtime import Runtime
 from ..protocol.events import Event
 from ..protocol.wsdeflate import message_frame
 from ..protocol.wsframe import OP_BINARY, OP_TEXT
+from ..protocol.wshandshake import PlainRequest
 from .sockets import SocketStream, accept_loop, bind_tcp
 from .wsconn import WebSocketLink
 
@@ -45,7 +46,9 @@ async def echo_session(runtime: Runtime, conn: Connection, stream: trio.abc.Stre
     try:
         with trio.move_on_after(config.handshake_timeout):
             request = await link.receive_request()
-            if request is not None:
+            if isinstance(request, PlainRequest):
+                link.refuse(426, headers=[(b"Upgrade", b"websocket")], body=b"a WebSocket echo server")
+            elif request is not None:
                 link.accept(None)
         if not link.opened:
             return
