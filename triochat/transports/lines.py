@@ -104,6 +104,7 @@ async def _login(runtime: Runtime, conn: Connection, reader: _LineReader) -> boo
             return False
         problem = name_problem(name)
         if problem is not None:
+            runtime.refuse(conn, name, f"invalid name: {problem}", kind="invalid_name")
             push(encode_line(text.error(f"invalid name: {problem}")))
             push(prompt)
             continue
