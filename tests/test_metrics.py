@@ -7,6 +7,8 @@ happens.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import trio
 import trio.testing
@@ -14,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from triochat import ChatServer
 from triochat.auth import Accept, ConnectionInfo, Reject
+from triochat.cli import build_parser, serve
 from triochat.ops.buckets import Buckets
 from triochat.testing import connect, open_test_server
 
@@ -291,3 +294,58 @@ def test_buckets_count_each_value_under_the_first_bound_it_does_not_exceed() -> 
     assert (buckets.count, buckets.sum) == (5, 16.0)
     with pytest.raises(ValueError):
         Buckets((2, 1))
+
+
+async def test_the_metrics_port_serves_metrics_and_health_and_the_websocket_port_no_metrics() -> None:
+    async with open_test_server(metrics_port=0) as server:
+        (http,) = [listener for listener in server.listeners if listener.transport == "http"]
+        assert http.url == f"http://127.0.0.1:{http.port}"
+        assert http.port not in (server.ws_port, 0)
+        got = await scrape(http.port)
+        assert got("triochat_connections", transport="ws") == 0  # the scrape is not a chat connection
+        assert (await http_get(http.port, "/healthz"))[0] == 200
+        assert (await http_get(http.port, "/readyz"))[0] == 200
+        assert (await http_get(http.port, "/"))[0] == 404
+        async with await trio.open_tcp_stream("127.0.0.1", http.port) as stream:
+            await stream.send_all(UPGRADE)
+            assert (await stream.receive_some()).startswith(b"HTTP/1.1 404 ")
+        assert server.ws_port is not None
+        assert (await http_get(server.ws_port, "/metrics"))[0] == 404
+        assert (await http_get(server.ws_port, "/healthz"))[0] == 200
+
+
+async def test_no_metrics_turns_metrics_off_and_leaves_the_health_checks() -> None:
+    async with open_test_server(metrics=False) as server:
+        assert server.ws_port is not None
+        assert (await http_get(server.ws_port, "/metrics"))[0] == 404
+        assert (await http_get(server.ws_port, "/readyz"))[0] == 200
+        runtime = server._runtime
+        assert runtime is not None
+        assert runtime.metrics is None
+        assert runtime.broadcaster.latency is None and runtime.broadcaster.batch_sizes is None
+    async with open_test_server(metrics=False, metrics_port=0) as server:
+        (http,) = [listener for listener in server.listeners if listener.transport == "http"]
+        assert (await http_get(http.port, "/metrics"))[0] == 404
+        assert (await http_get(http.port, "/healthz"))[0] == 200
+
+
+def test_the_flags_and_toml_keys_set_metrics_and_the_metrics_port(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["serve", "--metrics-port", "0", "--no-metrics"])
+    config = serve.build_server(serve.settings_from(args)).config
+    assert (config.metrics, config.metrics_port) == (False, 0)
+    config = serve.build_server(serve.settings_from(build_parser().parse_args(["serve"]))).config
+    assert (config.metrics, config.metrics_port) == (True, None)
+    path = tmp_path / "triochat.toml"
+    path.write_text("[serve]\nno-metrics = true\nmetrics-port = 9100\n")
+    config = serve.build_server(
+        serve.settings_from(build_parser().parse_args(["serve", "--config", str(path)]))
+    ).config
+    assert (config.metrics, config.metrics_port) == (False, 9100)
+
+
+def test_a_metrics_port_that_is_another_listeners_port_is_a_usage_error() -> None:
+    args = build_parser().parse_args(["serve", "--metrics-port", "8724"])
+    with pytest.raises(serve.UsageError, match="metrics_port 8724 is taken"):
+        serve.build_server(serve.settings_from(args))
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--metrics-port", "70000"])
