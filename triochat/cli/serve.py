@@ -313,7 +313,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 TOML_TABLES = ("serve", "server")
 """The tables a config file may put its settings in (or none: top-level keys)."""
 
-_TOML_ALIASES = {"room": "rooms", "token": "tokens", "trusted_proxy": "trusted_proxies"}
+_TOML_ALIASES = {"room": "rooms", "token": "tokens", "trusted_proxy": "trusted_proxies", "unix": "unix_path"}
 """Keys spelled like their (repeatable) flag, for settings whose name is a plural."""
 
 
