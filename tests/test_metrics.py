@@ -103,7 +103,7 @@ async def test_a_scrape_has_every_metric_with_its_type() -> None:
     assert got("triochat_inbound_queue_capacity_requests") == 1024
     for reason in ("auth", "invalid_name", "name_reserved", "name_taken", "server_full", "stopping"):
         assert got("triochat_logins_refused_total", reason=reason) == 0
-    for reason in ("keepalive", "outbox_overflow", "send_deadline", "store_failure"):
+    for reason in ("idle", "keepalive", "outbox_overflow", "send_deadline", "store_failure"):
         assert got("triochat_clients_cut_off_total", reason=reason) == 0
 
 
@@ -217,6 +217,15 @@ async def test_a_keepalive_cut_off_moves_its_reason() -> None:
     ):
         await silent.login("silent")  # then never answers a ping
         await scrape_until(server.ws_port, "triochat_clients_cut_off_total", 1, reason="keepalive")
+
+
+async def test_an_idle_line_user_cut_off_moves_its_reason() -> None:
+    async with open_test_server(idle_timeout=0.1) as server:
+        quiet = await connect(server, "quiet")
+        lines = await quiet.receive_all()
+        assert lines[-1].endswith("idle for 0.1 s; closing")
+        got = await scrape_until(server.ws_port, "triochat_clients_cut_off_total", 1, reason="idle")
+        assert got("triochat_clients_cut_off_total", reason="keepalive") == 0
 
 
 async def test_a_flood_moves_rate_limited() -> None:

@@ -171,6 +171,7 @@ async def run_line_session(runtime: Runtime, conn: Connection, stream: trio.abc.
                 line = await reader.next()
             if idle_deadline.cancelled_caught:
                 conn.leave_reason = "idle"
+                runtime.stats.count(runtime.stats.cut_off, "idle")
                 await runtime.request(conn, Reply(Error("idle", f"idle for {idle:g} s; closing")))
                 return
         if line is None:
