@@ -242,6 +242,17 @@ def test_the_dockerfile_runs_the_readme_install_and_serve_commands() -> None:
     assert ("VOLUME", "/var/lib/triochat") in instructions
 
 
+def test_what_the_dockerfile_copies_exists_and_is_in_the_build_context() -> None:
+    ignore = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
+    allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    copies = [rest.split()[:-1] for word, rest in dockerfile() if word == "COPY"]
+    assert copies
+    for sources in copies:
+        for source in sources:
+            assert (ROOT / source).exists(), source
+            assert source.rstrip("/") in allowed, f"{source} is left out of the build context"
+
+
 # -- nginx -----------------------------------------------------------------------------------
 
 
