@@ -358,3 +358,24 @@ def test_a_metrics_port_that_is_another_listeners_port_is_a_usage_error() -> Non
         serve.build_server(serve.settings_from(args))
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--metrics-port", "70000"])
+
+
+async def test_with_sqlite_a_message_is_timed_once_committed_and_the_store_metrics_move(
+    tmp_path: Path,
+) -> None:
+    async with open_test_server(store=f"sqlite:{tmp_path / 'chat.db'}") as server:
+        alice = await connect(server, "alice")
+        bob = await connect(server, "bob")
+        before = await scrape(server.ws_port)
+        await alice.send("kept")
+        await bob.receive_until("alice: kept")
+        after = await scrape(server.ws_port)
+        await alice.aclose()
+        await bob.aclose()
+    assert after("triochat_store_commits_total") > before("triochat_store_commits_total")
+    assert (
+        after("triochat_message_latency_seconds_count")
+        == before("triochat_message_latency_seconds_count") + 1
+    )
+    assert after("triochat_store_pending_records") == 0
+    assert after("triochat_store_failed") == 0
