@@ -18,6 +18,7 @@ from triochat import ChatServer
 from triochat.auth import Accept, ConnectionInfo, Reject
 from triochat.cli import build_parser, serve
 from triochat.ops.buckets import Buckets
+from triochat.ops.listener import MAX_REQUESTS
 from triochat.testing import connect, open_test_server
 
 from .wsraw import RawClient
@@ -379,3 +380,50 @@ async def test_with_sqlite_a_message_is_timed_once_committed_and_the_store_metri
     )
     assert after("triochat_store_pending_records") == 0
     assert after("triochat_store_failed") == 0
+
+
+async def _raw_exchange(port: int, data: bytes) -> bytes:
+    """Send *data* on a fresh connection; everything the server answers until it closes."""
+    with trio.fail_after(10):
+        async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+            await stream.send_all(data)
+            answer = b""
+            while chunk := await stream.receive_some():
+                answer += chunk
+            return answer
+
+
+async def test_the_metrics_port_answers_bad_requests_clearly_and_drops_silent_ones() -> None:
+    async with open_test_server(metrics_port=0, handshake_timeout=0.3) as server:
+        (http,) = [listener for listener in server.listeners if listener.transport == "http"]
+        assert (await _raw_exchange(http.port, b"hello\r\n\r\n")).startswith(b"HTTP/1.1 400 ")
+        answer = await _raw_exchange(http.port, b"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 4")
+        big = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"
+        assert (await _raw_exchange(http.port, big)).startswith(b"HTTP/1.1 431 ")
+        # Says nothing: closed after handshake_timeout, without an answer.
+        start = trio.current_time()
+        assert await _raw_exchange(http.port, b"") == b""
+        assert 0.2 < trio.current_time() - start < 5
+        # The server is fine.
+        assert (await http_get(http.port, "/healthz"))[0] == 200
+
+
+async def test_the_metrics_port_answers_a_bounded_number_of_requests_at_once() -> None:
+    async with open_test_server(metrics_port=0, handshake_timeout=30) as server:
+        (http,) = [listener for listener in server.listeners if listener.transport == "http"]
+        silent = [await trio.open_tcp_stream("127.0.0.1", http.port) for _ in range(MAX_REQUESTS)]
+        await trio.testing.wait_all_tasks_blocked()
+        # One more is closed at once, long before the silent ones' handshake timeout.
+        with trio.fail_after(10):
+            assert await _raw_exchange(http.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") == b""
+        for stream in silent:
+            await stream.aclose()
+        # Once they are gone (their tasks notice the close), requests are answered again.
+        answer = b""
+        for _ in range(500):
+            answer = await _raw_exchange(http.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            if answer:
+                break
+            await trio.sleep(0.01)
+        assert answer.startswith(b"HTTP/1.1 200 ")

@@ -147,15 +147,15 @@ class PlainHttpListener:
         """The response to the request on *stream*; empty if the peer sent none."""
         head = bytearray()
         end = -1
-        while end < 0:
-            if len(head) > MAX_HEAD_BYTES:
-                return response(431, [], b"request head too large")
+        while end < 0 and len(head) <= MAX_HEAD_BYTES:
             data = await stream.receive_some(RECEIVE_SIZE)
             if not data:
                 return b""
             searched = len(head)
             head += data
             end = find_head_end(head, searched)
+        if not 0 <= end <= MAX_HEAD_BYTES:
+            return response(431, [], b"request head too large")
         try:
             request = parse_head(bytes(head[:end]))
         except HandshakeError as exc:
