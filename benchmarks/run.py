@@ -105,11 +105,17 @@ SUBJECTS = {
         # (a fresh one per start, see SCRATCH).
         Subject("triochat-ws-nohistory", (*TRIOCHAT, "--history-size", "0"), "triochat-ws", "ws"),
         Subject("triochat-ws-sqlite", (*TRIOCHAT, "--store", "sqlite:{scratch}"), "triochat-ws", "ws"),
+        # The metrics' cost: triochat-ws counts for /metrics (the default); this one does not.
+        Subject("triochat-ws-nometrics", (*TRIOCHAT, "--no-metrics"), "triochat-ws", "ws"),
     ]
 }
 HISTORY = ("triochat-ws-nohistory", "triochat-ws-sqlite")
 """triochat-ws with history off and with the SQLite store, beside triochat-ws at fan-out N=100."""
-PLAIN = tuple(name for name in SUBJECTS if not name.endswith("-deflate") and name not in HISTORY)
+METRICS = ("triochat-ws-nometrics",)
+"""triochat-ws without metrics, beside triochat-ws at fan-out N=100 (their overhead)."""
+PLAIN = tuple(
+    name for name in SUBJECTS if not name.endswith("-deflate") and name not in HISTORY and name not in METRICS
+)
 """Every server, without compression."""
 WEBSOCKET = ("triochat-ws", "websockets", "websockets-trio")
 """triochat's WebSocket side and the `websockets` library's servers (asyncio, Trio)."""
@@ -165,7 +171,7 @@ def plan(scenarios: list[str], quick: bool) -> list[Point]:
     if "fanout" in scenarios:
         for n in (10, 100) if quick else (10, 100, 1000):
             deliveries = 60_000 if quick else 400_000
-            subjects = PLAIN + HISTORY if n == 100 else PLAIN
+            subjects = PLAIN + HISTORY + METRICS if n == 100 else PLAIN
             points.append(Point("fanout", subjects, {"clients": n, "deliveries": deliveries}))
     if "latency" in scenarios:
         cases = [(100, 50_000)] if quick else [(100, 10_000), (100, 50_000), (1000, 50_000)]

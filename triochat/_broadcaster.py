@@ -24,6 +24,7 @@ from ._connection import Connection, Encoder
 from ._hub import Hub, RoomLimitReached
 from ._outbox import Outbox
 from ._store import MAX_PAGE, Entry, MemoryStore, Position, Record, RoomLog, Ticket
+from .ops.buckets import Buckets
 from .protocol import commands
 from .protocol.events import (
     SHUTDOWN,
@@ -150,12 +151,16 @@ class Stats:
     """Counters kept by the runtime (read through ``ChatServer.statistics()``)."""
 
     __slots__ = (
+        "cut_off",
         "deliveries",
         "handler_errors",
         "handler_timeouts",
+        "logins",
         "messages_dropped",
         "messages_in",
         "rate_limited",
+        "refused",
+        "sent_bytes",
         "slow_disconnects",
     )
 
@@ -167,6 +172,18 @@ class Stats:
         self.handler_timeouts = 0
         self.slow_disconnects = 0
         self.rate_limited = 0
+        self.logins = 0
+        """Names claimed: users who logged in."""
+        self.refused: dict[str, int] = {}
+        """Refused logins and connections, by reason (``name_taken``, ``auth``, ...)."""
+        self.cut_off: dict[str, int] = {}
+        """Clients the server cut off, by reason (``outbox_overflow``, ``keepalive``, ...)."""
+        self.sent_bytes = 0
+        """Bytes written to connections that have ended (open ones count in their outbox)."""
+
+    def count(self, counter: dict[str, int], reason: str) -> None:
+        """Add one to *reason* in *counter* (:attr:`refused` or :attr:`cut_off`)."""
+        counter[reason] = counter.get(reason, 0) + 1
 
 
 class Broadcaster:
@@ -202,6 +219,14 @@ class Broadcaster:
         """Batches whose bytes wait for the store to make them durable."""
         self._leaves: list[trio.Event] = []
         """Leaves handled in this batch: set once the batch's bytes are released."""
+        self.probe: tuple[object, float] | None = None
+        """A request being timed (see :meth:`Runtime.request`) and when it arrived."""
+        self._probe_arrival: float | None = None
+        """When the timed request of the current batch arrived."""
+        self.latency: Buckets | None = None
+        """Arrival-to-last-push times of timed requests (``None``: metrics are off)."""
+        self.batch_sizes: Buckets | None = None
+        """Requests per batch (``None``: metrics are off)."""
 
     @property
     def instant(self) -> bool:
@@ -236,11 +261,14 @@ class Broadcaster:
                 # Backpressure: while the store lags, the inbound channel fills.
                 await self.store.wait_writable()
             request = await receive.receive()
+            size = 0
             while True:
+                size += 1
                 if isinstance(request, Stop):
                     return
                 if isinstance(request, tuple):
                     conn, command = request
+                    probe = self.probe
                     if (
                         self.chain
                         and isinstance(command, commands.Say | commands.Action)
@@ -249,6 +277,10 @@ class Broadcaster:
                         await self._chat_through_chain(conn, command)
                     else:
                         self._handle(conn, command)
+                    if probe is not None and probe[0] is command:
+                        # Timed once it is handled: the chain's own release() comes before its push.
+                        self.probe = None
+                        self._probe_arrival = probe[1]
                 elif isinstance(request, Shutdown):
                     self._shutdown()
                     request.done.set()
@@ -261,6 +293,8 @@ class Broadcaster:
                     break
             # The batch is done: each client gets what it was sent, in one write.
             self.release()
+            if self.batch_sizes is not None:
+                self.batch_sizes.observe(size)
 
     def release(self) -> None:
         """End the current batch: its bytes go out once the store has its messages.
@@ -273,6 +307,7 @@ class Broadcaster:
         ticket = self.store.end_batch()
         held = self._held
         leaves = self._leaves
+        arrival = self._probe_arrival
         if ticket.done and not self._in_flight and ticket.error is None:
             if held:
                 self._held = []
@@ -282,18 +317,25 @@ class Broadcaster:
                 self._leaves = []
                 for done in leaves:
                     done.set()
+            if arrival is not None:
+                self._timed(arrival)
             return
         if not held and not leaves and ticket.done:
+            if arrival is not None:
+                self._timed(arrival)
             return
+        self._probe_arrival = None
         self._held = []
         self._leaves = []
         batch = next(self._batches)
         for outbox in held:
             outbox.close_batch(batch)
         self._in_flight += 1
-        ticket.add_done_callback(functools.partial(self._durable, batch, held, leaves))
+        ticket.add_done_callback(functools.partial(self._durable, batch, held, leaves, arrival))
 
-    def _durable(self, batch: int, held: list[Outbox], leaves: list[trio.Event], ticket: Ticket) -> None:
+    def _durable(
+        self, batch: int, held: list[Outbox], leaves: list[trio.Event], arrival: float | None, ticket: Ticket
+    ) -> None:
         """A batch's ticket is done: show its bytes (or, if the store failed, nothing)."""
         self._in_flight -= 1
         if ticket.error is None:
@@ -304,6 +346,14 @@ class Broadcaster:
                 outbox.fail(STORE_FAILED)
         for done in leaves:
             done.set()
+        if arrival is not None and ticket.error is None:
+            self._timed(arrival)
+
+    def _timed(self, arrival: float) -> None:
+        """The timed request's bytes were pushed: count how long that took since it arrived."""
+        self._probe_arrival = None
+        if self.latency is not None:
+            self.latency.observe(trio.current_time() - arrival)
 
     def send(self, conn: Connection, event: Event) -> bool:
         """Send *event* to one connection as part of the current batch."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from ._ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimit
 from ._store import StoreError, parse_store_spec
 from .auth import AuthHook
+from .ops.proxies import TrustedProxies
 from .protocol.names import name_problem
 
 DEFAULT_WS_PORT = 8723
@@ -98,6 +99,17 @@ class ServerConfig:
     """Recent messages a user gets on entering a room (line protocol and
     protocol version 2; version 2 clients can page back further)."""
 
+    metrics: bool = True
+    """Answer ``GET /metrics`` (Prometheus text format) on the WebSocket
+    listener, or on ``metrics_port`` if set."""
+    metrics_port: int | None = None
+    """Serve ``/metrics``, ``/healthz`` and ``/readyz`` on this port of ``host``
+    (plain HTTP only) instead of the WebSocket listener; ``None``: no such port."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (``10.0.0.0/8``) of reverse proxies whose
+    ``X-Forwarded-For`` names the client (``"unix"``: the Unix-domain socket).
+    From any other peer the field is ignored."""
+
     def __post_init__(self) -> None:
         for name in (
             "max_line_bytes",
@@ -122,12 +134,20 @@ class ServerConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive or None")
-        for name in ("port", "tcp_port"):
+        for name in ("port", "tcp_port", "metrics_port"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, int) and 0 <= value <= 65535):
                 raise ValueError(f"{name} must be a port number, 0-65535 (0: any free port), not {value!r}")
         if self.websocket and self.tcp_port == self.port != 0:
             raise ValueError(f"port and tcp_port are both {self.port}; each listener needs its own port")
+        if self.metrics_port not in (None, 0) and self.metrics_port in (
+            self.port if self.websocket else None,
+            self.tcp_port,
+        ):
+            raise ValueError(f"metrics_port {self.metrics_port} is taken by another listener")
+        if isinstance(self.trusted_proxies, str):
+            raise ValueError("trusted_proxies must be a sequence of addresses, not one string")
+        TrustedProxies.parse(self.trusted_proxies)  # raises ValueError for a bad address
         if self.rate_limit is not None:
             RateLimit(self.rate_limit, self.rate_burst)  # raises ValueError if either is bad
         elif self.rate_burst < 1:

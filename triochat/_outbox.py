@@ -50,6 +50,7 @@ class Outbox:
         "queued",
         "sealed",
         "send_timeout",
+        "sent_bytes",
     )
 
     def __init__(
@@ -84,6 +85,8 @@ class Outbox:
         """No more pushes are accepted (the connection is ending)."""
         self.failure: str | None = None
         """Why the outbox failed, or ``None``."""
+        self.sent_bytes = 0
+        """Bytes written to the stream so far (for the metrics)."""
 
     def hold(self, data: bytes, pending: list[Outbox], instant: bool = True) -> bool:
         """Like :meth:`push`, but keep *data* until :meth:`release`.
@@ -177,6 +180,7 @@ class Outbox:
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self.fail(CONNECTION_LOST)
                 return False
+            self.sent_bytes += sent
             if sent == len(data):
                 return True
             data = data[sent:]
@@ -235,6 +239,7 @@ class Outbox:
                 with trio.move_on_after(self.send_timeout) as deadline:
                     self._write_scope = deadline
                     await self._stream.send_all(data)
+                    self.sent_bytes += len(data)
                 self._write_scope = None
                 if deadline.cancelled_caught:
                     self.fail(SLOW_DEADLINE)  # does nothing if fail() cancelled the write

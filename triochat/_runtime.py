@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import trio
 
 from ._broadcaster import (
+    STORE_FAILED,
     Broadcaster,
     ConnectionRequest,
     Leave,
@@ -20,16 +22,23 @@ from ._broadcaster import (
 from ._config import ServerConfig
 from ._connection import Connection, Encoder
 from ._hub import Hub
-from ._outbox import CONNECTION_LOST, Outbox
+from ._outbox import CONNECTION_LOST, SLOW_DEADLINE, SLOW_OVERFLOW, Outbox
 from ._ratelimit import RateLimit, TokenBucket
 from ._store import RoomLog
 from .auth import Accept, ConnectionInfo, Reject, known_identities
+from .ops.buckets import BATCH_BOUNDS, LATENCY_BOUNDS, Buckets
+from .ops.health import Health
+from .ops.proxies import TrustedProxies
 from .protocol import commands
 from .protocol.events import SHUTDOWN, Error
 from .protocol.names import name_key, name_problem
+from .protocol.text import printable
 from .protocol.wsframe import KEEPALIVE_PING
 from .transports.http import HttpRoutes
 from .transports.sockets import SocketStream
+
+if TYPE_CHECKING:
+    from .ops.metrics import ServerMetrics
 
 log = logging.getLogger("triochat.server")
 access = logging.getLogger("triochat.access")
@@ -44,6 +53,16 @@ def describe(conn: Connection) -> str:
 
 _UNLIMITED = (Login, Leave, commands.Quit)
 """Requests that never wait for a token: a user can always log in, leave and quit."""
+
+_TIMED = (commands.Say, commands.Action, commands.PrivateMessage)
+"""Requests whose arrival-to-last-push latency the metrics sample: messages."""
+
+CUT_OFF_KINDS = {
+    SLOW_OVERFLOW: "outbox_overflow",
+    SLOW_DEADLINE: "send_deadline",
+    STORE_FAILED: "store_failure",
+}
+"""The metrics label of each reason an outbox fails for."""
 
 
 def _too_fast(limit: RateLimit) -> Error:
@@ -85,6 +104,15 @@ class Runtime:
         """Connections spawned whose task has not yet made their outbox."""
         self.http_routes = HttpRoutes()
         """What the WebSocket listener answers to plain HTTP requests (see :mod:`.transports.http`)."""
+        self.health = Health()
+        """Whether the server is ready for clients, for ``/readyz`` (see :mod:`.ops.health`)."""
+        self.proxies = TrustedProxies.parse(config.trusted_proxies)
+        """Peers whose ``X-Forwarded-For`` names the client (see :mod:`.ops.proxies`)."""
+        self.metrics: ServerMetrics | None = None
+        """The Prometheus registry of this run (``None``: metrics are off); see :mod:`.ops.metrics`."""
+        if config.metrics:
+            self.broadcaster.latency = Buckets(LATENCY_BOUNDS)
+            self.broadcaster.batch_sizes = Buckets(BATCH_BOUNDS)
 
     def use_store(self, store: RoomLog) -> None:
         """Keep the rooms' messages in *store* (before the broadcaster starts).
@@ -124,6 +152,7 @@ class Runtime:
             log.error("the auth hook returned %r, not Accept or Reject", decision)
             decision = Reject(500, "internal error")
         if isinstance(decision, Reject):
+            self.stats.count(self.stats.refused, "auth")
             access.info(
                 "refused %s (%s %s): authentication: %s %s",
                 info.peer,
@@ -136,9 +165,13 @@ class Runtime:
             access.debug("authenticated %s (%s) as %s", info.peer, info.transport, decision.identity)
         return decision
 
-    def refuse(self, conn: Connection, name: str, reason: str) -> None:
-        """Log that *conn* could not log in as *name* because of *reason*."""
-        access.info("refused %s (%s %s): %s", name, conn.transport, conn.peer, reason)
+    def refuse(self, conn: Connection, name: str, reason: str, *, kind: str = "other") -> None:
+        """Log that *conn* could not log in as *name* because of *reason*.
+
+        *kind* is the reason's label in the metrics (``name_taken``, ...).
+        """
+        self.stats.count(self.stats.refused, kind)
+        access.info("refused %s (%s %s): %s", printable(name), conn.transport, conn.peer, reason)
 
     def claim_name(self, conn: Connection, name: str, *, identity: str | None = None) -> bool:
         """Reserve *name* for *conn*; ``False`` if it is taken or the server is stopping.
@@ -153,21 +186,22 @@ class Runtime:
         """
         problem = name_problem(name)
         if problem is not None:
-            self.refuse(conn, name, f"invalid name: {problem}")
+            self.refuse(conn, name, f"invalid name: {problem}", kind="invalid_name")
             return False
         if self.stopping:
-            self.refuse(conn, name, "the server is stopping")
+            self.refuse(conn, name, "the server is stopping", kind="stopping")
             return False
         conn.identity = identity
         if self.broadcaster.reserved_for_another(conn, name):
             conn.identity = None
-            self.refuse(conn, name, "the name belongs to an authenticated user")
+            self.refuse(conn, name, "the name belongs to an authenticated user", kind="name_reserved")
             return False
         if not self.hub.reserve(name, conn):
             conn.identity = None
-            self.refuse(conn, name, "name taken")
+            self.refuse(conn, name, "name taken", kind="name_taken")
             return False
         conn.registered = True
+        self.stats.logins += 1
         limit = self.rate_limit_for(name)
         conn.limiter = None if limit is None else TokenBucket(limit, trio.current_time())
         access.info("login %s", describe(conn))
@@ -210,6 +244,17 @@ class Runtime:
                     self.stats.rate_limited += 1
                     await self.inbound_send.send((conn, Reply(_too_fast(limiter.limit))))
                 await trio.sleep(delay)
+        broadcaster = self.broadcaster
+        if broadcaster.probe is None and broadcaster.latency is not None and isinstance(command, _TIMED):
+            # One message at a time is timed from here to its last push (see Broadcaster.release).
+            timed = broadcaster.probe = (command, trio.current_time())
+            try:
+                await self.inbound_send.send((conn, command))
+            except BaseException:
+                if broadcaster.probe is timed:
+                    broadcaster.probe = None  # it never reached the broadcaster
+                raise
+            return
         await self.inbound_send.send((conn, command))
 
     def spawn(
@@ -234,6 +279,7 @@ class Runtime:
             return False
         over = len(self.connections) + self._starting - self.config.max_connections
         if over >= refusal_slots:
+            self.stats.count(self.stats.refused, "server_full")
             access.warning("refused %s (%s): server full", peer, transport)
             return False
         conn = Connection(peer=peer, transport=transport, wire=wire, echo=echo)
@@ -282,6 +328,9 @@ class Runtime:
             log.exception("connection %r failed", conn)
         finally:
             self.connections.discard(conn)
+            made: Outbox | None = getattr(conn, "outbox", None)
+            if made is not None:
+                self.stats.sent_bytes += made.sent_bytes
             access.debug("connection closed: %s", describe(conn))
             if isinstance(stream, SocketStream):
                 stream.close()  # synchronous: no cancel scope and no scheduler pass per connection
@@ -292,6 +341,7 @@ class Runtime:
         def failed(reason: str) -> None:
             if reason != CONNECTION_LOST:
                 self.stats.slow_disconnects += 1
+                self.stats.count(self.stats.cut_off, CUT_OFF_KINDS.get(reason, "other"))
                 access.warning("cutting off %s: %s", describe(conn), reason)
                 conn.kick(reason)
             else:
@@ -325,6 +375,7 @@ class Runtime:
                 if conn.last_seen >= conn.ping_sent:
                     conn.ping_sent = None
                 elif now - conn.ping_sent >= timeout:
+                    self.stats.count(self.stats.cut_off, "keepalive")
                     access.info("cutting off %s: ping timeout", describe(conn))
                     conn.kick("ping timeout")
                     continue

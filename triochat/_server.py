@@ -8,7 +8,7 @@ import inspect
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import Any
@@ -19,9 +19,12 @@ from ._broadcaster import HandlerContext, MessageHandler, Middleware, Shutdown, 
 from ._config import DEFAULT_WS_PORT, ServerConfig
 from ._runtime import Runtime
 from ._store import StoreStatistics, open_store
+from .ops.listener import PlainHttpListener, health_routes, ops_routes
+from .ops.listener import install as install_ops
 from .protocol import linewire, text
 from .protocol.events import ChatMessage
 from .protocol.lines import encode_line
+from .transports.http import HttpResponse
 from .transports.lines import run_line_session
 from .transports.sockets import SocketStream, accept_loop, bind_tcp, bind_unix, set_keepalive
 from .transports.websocket import run_ws_session, v1_wire
@@ -30,6 +33,9 @@ REFUSAL_SLOTS = 64
 """WebSocket connections beyond ``max_connections`` still answered with HTTP 503."""
 
 log = logging.getLogger("triochat.server")
+
+NOT_OPS = HttpResponse(404, b"this port serves /metrics, /healthz and /readyz only")
+STOPPING = HttpResponse(503, b"the server is stopping", headers=(("Retry-After", "5"),))
 
 _SETTINGS = frozenset(f.name for f in fields(ServerConfig))
 
@@ -40,7 +46,8 @@ class Listener:
 
     transport: str
     """``"tcp"`` or ``"tcps"`` (the line protocol, plain or over TLS), ``"ws"`` or
-    ``"wss"`` (WebSocket), or ``"ws+unix"`` (WebSocket on a Unix-domain socket)."""
+    ``"wss"`` (WebSocket), ``"ws+unix"`` (WebSocket on a Unix-domain socket), or
+    ``"http"`` (``metrics_port``: metrics and health checks)."""
     host: str
     """The bound address, or the socket path for ``ws+unix``."""
     port: int
@@ -207,6 +214,7 @@ class ChatServer:
             raise RuntimeError("this ChatServer has already run; create a new one")
         config = self.config
         runtime = self._runtime = Runtime(config, self._chain)
+        install_ops(runtime)
         try:
             async with open_store(config.store, history_size=config.history_size) as store:
                 runtime.use_store(store)
@@ -239,9 +247,22 @@ class ChatServer:
                 with _naming_listener("WebSocket", config.unix_path, None):
                     bound.append(("ws+unix", bind_unix(config.unix_path)))
             sockets = [sock for _, sock in bound]
+            ops_sockets: list[tuple[str, socket.socket]] = []
+            if config.metrics_port is not None:
+                with _naming_listener("metrics", config.host, config.metrics_port):
+                    ops_bound = await bind_tcp(config.host, config.metrics_port)
+                ops_sockets = [("http", sock) for sock in ops_bound]
+                sockets += [sock for _, sock in ops_sockets]
+            # The health checks and metrics are answered until every client is gone.
+            ops_scope, drain_scope = trio.CancelScope(), trio.CancelScope()
             async with trio.open_nursery() as root:
                 root.start_soon(runtime.broadcaster.run, runtime.inbound_receive)
                 root.start_soon(runtime.keepalive)
+                if ops_sockets:
+                    ops = PlainHttpListener(
+                        runtime, ops_routes(runtime), other=NOT_OPS, upgrade=NOT_OPS, ssl_context=None
+                    )
+                    await root.start(_run_in, ops_scope, ops.run, ops_sockets)
                 async with trio.open_nursery() as connections:
                     runtime.nursery = connections
                     async with trio.open_nursery() as accepting:
@@ -249,14 +270,29 @@ class ChatServer:
                             accept = functools.partial(self._accept, runtime, kind)
                             accepting.start_soon(accept_loop, sock, accept)
                         self._listeners = tuple(self._describe(kind, sock) for kind, sock in bound)
+                        self._listeners += tuple(self._describe("http", sock) for _, sock in ops_sockets)
                         for listener in self._listeners:
                             log.info("listening on %s", listener.url)
                         task_status.started(self._listeners)
                         self._serving = True
+                        runtime.health.listening = True
                         self._ready.set()
                         await self._stop_requested.wait()
+                        runtime.health.stopping = True
                         accepting.cancel_scope.cancel()
-                    _close_all(sockets)
+                    # The WebSocket listeners answer health checks (503 for the
+                    # rest) while the clients drain; the others close now.
+                    draining = [(kind, sock) for kind, sock in bound if kind != "tcp"]
+                    _close_all([sock for kind, sock in bound if kind == "tcp"])
+                    if draining:
+                        drain = PlainHttpListener(
+                            runtime,
+                            ops_routes(runtime) if config.metrics_port is None else health_routes(),
+                            other=STOPPING,
+                            upgrade=STOPPING,
+                            ssl_context=config.ssl_context,
+                        )
+                        await root.start(_run_in, drain_scope, drain.run, draining)
                     # Everything queued before this marker is delivered; then
                     # every client is told and ended.  Connections still open
                     # at the end of the grace period are cancelled.
@@ -266,6 +302,8 @@ class ChatServer:
                     await runtime.inbound_send.send(Shutdown(done))
                     await done.wait()
                 runtime.nursery = None
+                ops_scope.cancel()
+                drain_scope.cancel()
                 runtime.keepalive_scope.cancel()
                 await runtime.inbound_send.send(Stop())
             log.info("stopped")
@@ -302,7 +340,7 @@ class ChatServer:
         if kind == "ws+unix":
             return Listener(kind, str(sock.getsockname()), 0)
         host, port = sock.getsockname()[:2]
-        if self.config.ssl_context is not None:
+        if self.config.ssl_context is not None and kind != "http":
             kind = {"tcp": "tcps", "ws": "wss"}[kind]
         return Listener(kind, str(host), int(port))
 
@@ -539,6 +577,17 @@ def _naming_listener(what: str, host: str | None, port: int | None) -> Iterator[
         where = host if port is None else f"{host or '*'}:{port}"
         reason = exc.strerror or str(exc)
         raise OSError(exc.errno, f"cannot listen for {what} on {where}: {reason}") from exc
+
+
+async def _run_in(
+    scope: trio.CancelScope,
+    run: Callable[..., Awaitable[None]],
+    *args: object,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """``await run(*args, task_status=...)`` inside *scope* (cancelled to end it)."""
+    with scope:
+        await run(*args, task_status=task_status)
 
 
 def _close_all(sockets: list[socket.socket]) -> None:

@@ -205,6 +205,12 @@ OPTIONS = [
         int,
         "recent messages shown on entering a room (default: 20)",
     ),
+    _Option(
+        "--metrics-port",
+        "metrics_port",
+        port_number,
+        "serve /metrics, /healthz and /readyz on this port (plain HTTP) instead of the WebSocket port",
+    ),
 ]
 
 
@@ -222,6 +228,8 @@ FLAG_SETTINGS = (
     "rate_limit_for",
     "log_level",
     "log_format",
+    "no_metrics",
+    "trusted_proxies",
 )
 """Settings of ``triochat serve`` besides :data:`OPTIONS` (flags with their own handling)."""
 
@@ -282,6 +290,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=RATE[/BURST]",
         help="another rate limit (or off) for the user logged in as NAME, e.g. a trusted bot (repeatable)",
     )
+    parser.add_argument(
+        "--no-metrics",
+        action="store_true",
+        default=None,
+        help="no /metrics (Prometheus); /healthz and /readyz stay",
+    )
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        dest="trusted_proxies",
+        metavar="ADDR",
+        help="a reverse proxy (address or network, or 'unix') whose X-Forwarded-For names the client "
+        "(repeatable); from anyone else the field is ignored",
+    )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default: info")
     parser.add_argument(
         "--log-format", choices=["text", "json"], help="log line format on stderr (default: text)"
@@ -291,7 +313,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 TOML_TABLES = ("serve", "server")
 """The tables a config file may put its settings in (or none: top-level keys)."""
 
-_TOML_ALIASES = {"room": "rooms", "token": "tokens"}
+_TOML_ALIASES = {"room": "rooms", "token": "tokens", "trusted_proxy": "trusted_proxies", "unix": "unix_path"}
 """Keys spelled like their (repeatable) flag, for settings whose name is a plural."""
 
 
@@ -435,6 +457,13 @@ def build_server(settings: dict[str, Any]) -> ChatServer:
         raise UsageError(f"--port and --tcp-port are both {ws_port}; each listener needs its own port")
     if settings.pop("no_compression", False):
         settings["compression"] = False
+    if settings.pop("no_metrics", False):
+        settings["metrics"] = False
+    if "trusted_proxies" in settings:
+        proxies = settings["trusted_proxies"]
+        if isinstance(proxies, str) or not all(isinstance(p, str) for p in proxies):
+            raise UsageError('trusted-proxy must be a list of addresses, e.g. ["127.0.0.1", "10.0.0.0/8"]')
+        settings["trusted_proxies"] = tuple(proxies)
     settings["ssl_context"] = _tls_context(settings.pop("certfile", None), settings.pop("keyfile", None))
     settings["auth"] = _auth_hook(settings)
     if "rate_limit_for" in settings:

@@ -104,6 +104,7 @@ async def _login(runtime: Runtime, conn: Connection, reader: _LineReader) -> boo
             return False
         problem = name_problem(name)
         if problem is not None:
+            runtime.refuse(conn, name, f"invalid name: {problem}", kind="invalid_name")
             push(encode_line(text.error(f"invalid name: {problem}")))
             push(prompt)
             continue
@@ -170,6 +171,7 @@ async def run_line_session(runtime: Runtime, conn: Connection, stream: trio.abc.
                 line = await reader.next()
             if idle_deadline.cancelled_caught:
                 conn.leave_reason = "idle"
+                runtime.stats.count(runtime.stats.cut_off, "idle")
                 await runtime.request(conn, Reply(Error("idle", f"idle for {idle:g} s; closing")))
                 return
         if line is None:

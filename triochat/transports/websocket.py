@@ -9,6 +9,7 @@ wire format (compressed formats included).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -29,6 +30,8 @@ from ..protocol.wshandshake import UpgradeRequest as Request
 from .http import answer
 from .wsconn import WebSocketLink
 from .wswire import gt_wire, v1_wire, v2_wire, wire_for
+
+access = logging.getLogger("triochat.access")
 
 LoginFrame = TypeVar("LoginFrame", jsonwire.Login, v2wire.LoginV2)
 
@@ -72,6 +75,18 @@ def connection_info(request: Request, head: bytes, peer: str) -> ConnectionInfo:
     return ConnectionInfo(transport="ws", path=request.target, headers=_headers(head), peer=peer)
 
 
+def _forwarded_client(runtime: Runtime, conn: Connection, head: bytes) -> None:
+    """Name the client by ``X-Forwarded-For`` if the peer is a trusted proxy (see :mod:`..ops.proxies`)."""
+    forwarded = [value for name, value in _headers(head) if name == "x-forwarded-for"]
+    if not forwarded:
+        return
+    unix = runtime.config.unix_path is not None and conn.peer == runtime.config.unix_path
+    client = runtime.proxies.client(conn.peer, forwarded, unix=unix)
+    if client != conn.peer:
+        access.debug("%s forwards for %s", conn.peer, client)
+        conn.peer = client
+
+
 @dataclass(frozen=True, slots=True)
 class _Admitted:
     kind: str
@@ -83,12 +98,15 @@ async def _admit(
     runtime: Runtime, conn: Connection, link: WebSocketLink, request: Request
 ) -> _Admitted | None:
     if conn.over_capacity:
+        runtime.stats.count(runtime.stats.refused, "server_full")
         link.refuse(503, body=b"the server is full; try later")
         return None
     route = _route(request)
     if route is None:
         link.refuse(404, body=b"unknown path: use /v1, /v2 or /ws/NAME")
         return None
+    if runtime.proxies:
+        _forwarded_client(runtime, conn, link.head)
     decision = await runtime.authorize(connection_info(request, link.head, conn.peer))
     if isinstance(decision, Reject):
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in decision.headers]
@@ -184,12 +202,15 @@ def _push(conn: Connection, text: str) -> None:
 def _claim(runtime: Runtime, conn: Connection, name: str | None, identity: str | None) -> Error | None:
     """Reserve the user's name; return why it cannot be had, or ``None``."""
     if identity is not None and name is not None and name != identity:
+        runtime.refuse(conn, name, f"authenticated as {identity}", kind="auth")
         return Error("login_refused", f"you are authenticated as {identity} and cannot use another name")
     name = name if name is not None else identity
     if name is None:
+        runtime.refuse(conn, "", "no name given", kind="invalid_name")
         return Error("login_refused", "a name is required")
     problem = name_problem(name)
     if problem is not None:
+        runtime.refuse(conn, name, f"invalid name: {problem}", kind="invalid_name")
         return Error("login_refused", f"invalid name: {problem}")
     if not runtime.claim_name(conn, name, identity=identity):
         return Error("name_taken", f"User {name} is already connected")
