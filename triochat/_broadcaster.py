@@ -22,6 +22,7 @@ import trio
 from ._config import ServerConfig
 from ._connection import Connection, Encoder
 from ._hub import Hub, RoomLimitReached
+from ._moderation import Moderation, ModerationRequest
 from ._outbox import Outbox
 from ._store import MAX_PAGE, Entry, MemoryStore, Position, Record, RoomLog, Ticket
 from .protocol import commands
@@ -143,7 +144,7 @@ class Stop:
 
 
 ConnectionRequest = commands.Command | Login | Leave | Reply
-Request = tuple[Connection, ConnectionRequest] | _AgentSend | Shutdown | Stop
+Request = tuple[Connection, ConnectionRequest] | _AgentSend | ModerationRequest | Shutdown | Stop
 
 
 class Stats:
@@ -192,7 +193,7 @@ class Broadcaster:
         self.stopping = False
         self.task: trio.lowlevel.Task | None = None
         self._ids = itertools.count(1)
-        self._followups: list[PrivateChat | _AgentSend] | None = None
+        self._followups: list[PrivateChat | _AgentSend | ModerationRequest] | None = None
         self._held: list[Outbox] = []
         """Outboxes holding bytes of the current batch (see :meth:`Outbox.hold`)."""
         self.store: RoomLog = MemoryStore(config.history_size)
@@ -202,6 +203,8 @@ class Broadcaster:
         """Batches whose bytes wait for the store to make them durable."""
         self._leaves: list[trio.Event] = []
         """Leaves handled in this batch: set once the batch's bytes are released."""
+        self.moderation = Moderation(self, config)
+        """Operators, bans, mutes and topics (see :mod:`triochat._moderation`)."""
 
     @property
     def instant(self) -> bool:
@@ -225,7 +228,7 @@ class Broadcaster:
                     break
                 if isinstance(request, tuple) and isinstance(request[1], Leave):
                     request[1].done.set()
-                elif isinstance(request, Shutdown):
+                elif isinstance(request, Shutdown | ModerationRequest) and request.done is not None:
                     request.done.set()
             receive.close()
 
@@ -252,6 +255,8 @@ class Broadcaster:
                 elif isinstance(request, Shutdown):
                     self._shutdown()
                     request.done.set()
+                elif isinstance(request, ModerationRequest):
+                    self.moderation.apply(request)
                 else:
                     self._agent_send(request)
                 # Take what is already queued without another scheduler pass.
@@ -313,6 +318,8 @@ class Broadcaster:
     def reserved_for_another(self, conn: Connection, name: str) -> bool:
         """True if *name* belongs to an identity that *conn* is not authenticated as."""
         key = name_key(name)
+        if not self.moderation.may_claim(conn, name):
+            return True  # an operator's name, and conn cannot prove to be that operator
         if key not in self.reserved:
             return False
         return conn.identity is None or name_key(conn.identity) != key
@@ -321,7 +328,7 @@ class Broadcaster:
         """True when called from the broadcaster task itself (a handler)."""
         return self.task is not None and trio.lowlevel.current_task() is self.task
 
-    def defer(self, item: PrivateChat | _AgentSend) -> None:
+    def defer(self, item: PrivateChat | _AgentSend | ModerationRequest) -> None:
         """Queue a handler's reply, delivered after the current message."""
         if self._followups is None:
             raise RuntimeError("replies can only be queued while a handler runs")
@@ -557,7 +564,7 @@ class Broadcaster:
         )
         # Handlers may await: nothing stays held while other tasks run.
         self.release()
-        followups: list[PrivateChat | _AgentSend] = []
+        followups: list[PrivateChat | _AgentSend | ModerationRequest] = []
         self._followups = followups
         try:
             for middleware in tuple(self.chain):
@@ -573,6 +580,8 @@ class Broadcaster:
         for item in followups:
             if isinstance(item, PrivateChat):
                 self._private(item)
+            elif isinstance(item, ModerationRequest):
+                self.moderation.apply(item)
             else:
                 self._agent_send(item)
 
@@ -668,7 +677,7 @@ class Broadcaster:
         elif isinstance(command, commands.ListRooms):
             self.send(conn, RoomList(tuple(hub.room_counts()), tuple(conn.rooms.values()), conn.room))
         elif isinstance(command, commands.Help):
-            self.send(conn, HelpText(commands.HELP_LINES))
+            self.send(conn, HelpText(self.moderation.help_lines(conn)))
         elif isinstance(command, commands.JoinRoom):
             self._join_room(conn, command.room, command.since)
         elif isinstance(command, commands.Part):
@@ -677,20 +686,31 @@ class Broadcaster:
             self._history(conn, command)
         elif isinstance(command, commands.Nick):
             self._nick(conn, command.name)
+        elif isinstance(command, commands.ModerationCommand):
+            self.moderation.handle(conn, command)
 
     def _chat_room(self, conn: Connection, command: commands.Say | commands.Action) -> str | None:
         """The room *command* goes to (its displayed spelling), or ``None`` after an error."""
         room = command.room
+        display: str | None
         if room is None:
             if conn.room_required and len(conn.rooms) > 1:
                 self.send(conn, Error("room_required", "you are in several rooms: say which one ('room')"))
                 return None
             if conn.room is None:
                 self.send(conn, Error("no_room", NO_ROOM))
-            return conn.room
-        display = conn.rooms.get(name_key(room))
-        if display is None:
-            self.send(conn, Error("not_in_room", f"you are not in #{room}"))
+                return None
+            display = conn.room
+        else:
+            display = conn.rooms.get(name_key(room))
+            if display is None:
+                self.send(conn, Error("not_in_room", f"you are not in #{room}"))
+                return None
+        if self.moderation.mutes:
+            muted = self.moderation.muted_error(conn, display)
+            if muted is not None:
+                self.send(conn, muted)
+                return None
         return display
 
     def _login(self, conn: Connection, command: Login) -> None:
@@ -711,6 +731,7 @@ class Broadcaster:
             self.announce(Joined(conn.name, display, login=first), display, told=told)
             first = False
             self._entered(conn, display, since, login=True)
+            self.moderation.show_topic(conn, display)
 
     def _join_room(self, conn: Connection, new: str, since: tuple[str, int] | None) -> None:
         hub = self.hub
@@ -727,6 +748,7 @@ class Broadcaster:
         if joined is not None:
             # Protocol version 2: joining again resends the room's state (a resync).
             self._entered(conn, joined, since)
+            self.moderation.show_topic(conn, joined)
             return
         try:
             if conn.many_rooms:
@@ -742,6 +764,7 @@ class Broadcaster:
             self.announce(Left(conn.name, old, logout=False), old)
         self.announce(Joined(conn.name, display, login=False), display, conn)
         self._entered(conn, display, since)
+        self.moderation.show_topic(conn, display)
 
     def _part(self, conn: Connection, room: str | None) -> None:
         target = room if room is not None else conn.room
@@ -772,6 +795,10 @@ class Broadcaster:
             return
         if self.reserved_for_another(conn, new):
             self.send(conn, Error("name_reserved", f"the name {new} belongs to an authenticated user"))
+            return
+        banned = self.moderation.ban_refusal(new)
+        if banned is not None:
+            self.send(conn, banned)
             return
         if not self.hub.rename(conn, new):
             self.send(conn, Error("name_taken", f"the name {new} is taken"))

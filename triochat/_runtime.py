@@ -94,6 +94,7 @@ class Runtime:
         others (they start anew if they come back).
         """
         self.broadcaster.store = store
+        self.broadcaster.moderation.use_store(store)
         self.hub.restore(room for room in store.rooms() if store.recent(room, 1))
         for room in store.rooms():
             if self.hub.room_name(room) is None:
@@ -158,6 +159,9 @@ class Runtime:
         if self.stopping:
             self.refuse(conn, name, "the server is stopping")
             return False
+        if self.banned(name) is not None:
+            self.refuse(conn, name, "banned")
+            return False
         conn.identity = identity
         if self.broadcaster.reserved_for_another(conn, name):
             conn.identity = None
@@ -172,6 +176,14 @@ class Runtime:
         conn.limiter = None if limit is None else TokenBucket(limit, trio.current_time())
         access.info("login %s", describe(conn))
         return True
+
+    def banned(self, name: str) -> Error | None:
+        """The ``banned`` error if *name* may not log in now, else ``None``.
+
+        Transports ask before :meth:`claim_name` to word the refusal; the claim
+        refuses a banned name too.
+        """
+        return self.broadcaster.moderation.ban_refusal(name)
 
     def rate_limit_for(self, name: str) -> RateLimit | None:
         """The rate limit of a user who logs in as *name* (``None``: unlimited)."""
