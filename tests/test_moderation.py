@@ -14,8 +14,9 @@ import trio.testing
 import trio_websocket
 from trio_websocket import WebSocketConnection
 
-from triochat import ChatServer
-from triochat.protocol.events import ChatMessage
+from triochat import ChatServer, LoginRefused, open_chat_client
+from triochat.protocol import commands, linewire
+from triochat.protocol.events import ChatMessage, Error
 from triochat.testing import LineTestClient, connect, open_test_server, open_websocket
 
 OPS: dict[str, Any] = {"operators": ("op",), "local_operators": True}
@@ -477,3 +478,32 @@ async def test_the_api_from_outside_a_handler() -> None:
             await server.mute("x", "lobby", -5)
         with pytest.raises(ValueError, match="at most"):
             await server.kick("x", reason="r" * 1000)
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "ws"])
+async def test_chat_client_operators_over_real_loopback_sockets(scheme: str) -> None:
+    async with open_test_server(tcp_port=0, **OPS) as server:
+        port = server.tcp_port if scheme == "tcp" else server.ws_port
+        url = f"{scheme}://127.0.0.1:{port}"
+        async with open_chat_client(url, name="op") as op, open_chat_client(url, name="alice") as alice:
+            await op.command(commands.Topic("be kind"))
+            await op.command(commands.Ban("alice", 600.0, "testing"))
+            seen: list[str] = []
+            with trio.fail_after(10):
+                async for event in op:
+                    seen.append(linewire.event_text(event))  # what a user reads, whatever the wire
+                    if "alice was banned" in seen[-1]:
+                        break
+            assert seen[-2:] == [
+                "*** op set the topic of #lobby: be kind ***",
+                "*** alice was banned by op for 10m (testing) ***",
+            ]
+            async for event in alice:
+                if isinstance(event, Error) and "banned" in event.text:
+                    assert event.code in ("banned", "error")
+                    assert event.text == "you were banned by op for 10m (testing)"
+                    break
+        with pytest.raises(LoginRefused) as refused:
+            async with open_chat_client(url, name="alice"):
+                pass
+        assert refused.value.code == "banned"

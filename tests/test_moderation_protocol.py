@@ -167,3 +167,35 @@ async def test_a_version_1_file_is_migrated(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     assert conn.execute("SELECT name FROM bans").fetchall() == [("x",)]
     conn.close()
+
+
+@pytest.mark.parametrize("command", [c for c in MODERATION_COMMANDS if getattr(c, "room", None) is None])
+def test_the_line_a_client_sends_reads_back_as_the_command(command: commands.ModerationCommand) -> None:
+    assert commands.parse_command(commands.moderation_line(command)) == command
+
+
+@given(
+    st.sampled_from([None, 30.0, 600.0, 7200.0, 86400.0, 90.0, 1.5]),
+    st.text(st.characters(categories=["L", "N", "P", "Zs"]), max_size=40),
+)
+def test_ban_lines_round_trip(duration: float | None, reason: str) -> None:
+    reason = reason.strip() or "x"
+    if " " * 2 in reason:
+        reason = " ".join(reason.split())
+    command = commands.Ban("bob", duration, reason)
+    try:
+        line = commands.moderation_line(command)
+    except ValueError:
+        assert duration is None and reason[0].isdigit()
+        return
+    expected = commands.Ban("bob", None if duration is None else float(max(1, -(-duration // 1))), reason)
+    assert commands.parse_command(line) == expected
+
+
+def test_what_a_line_cannot_say_is_refused() -> None:
+    with pytest.raises(ValueError, match="current room"):
+        commands.moderation_line(commands.Mute("bob", None, "dev"))
+    with pytest.raises(ValueError, match="needs a duration"):
+        commands.moderation_line(commands.Ban("bob", None, "5 posts of spam"))
+    assert commands.moderation_line(commands.Ban("bob", 60.0, "5 posts")) == "/ban bob 1m 5 posts"
+    assert commands.moderation_line(commands.Kick("bob", "5 posts")) == "/kick bob 5 posts"

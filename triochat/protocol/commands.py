@@ -7,6 +7,7 @@ everywhere.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .durations import looks_like_duration, parse_duration
@@ -361,6 +362,42 @@ def _topic(rest: str) -> Topic | CommandError:
     if len(rest) > MAX_TOPIC_LENGTH:
         return CommandError(f"a topic is at most {MAX_TOPIC_LENGTH} characters")
     return Topic(rest)
+
+
+def moderation_line(command: ModerationCommand) -> str:
+    """The line a user types for *command*: what :func:`parse_command` reads back as it.
+
+    Raises :class:`ValueError` for what a line cannot say: a room (the line
+    protocol acts in the current room), a duration that is not whole
+    seconds' worth, or a reason that starts with a digit after no duration
+    (it would read as a duration).
+    """
+    if getattr(command, "room", None) is not None:
+        raise ValueError(f"/{type(command).__name__.lower()} acts in the current room on the line protocol")
+    if isinstance(command, Topic):
+        if command.text is None:
+            return "/topic"
+        if command.text == "-":
+            raise ValueError("a line cannot set the topic '-' (/topic - clears it)")
+        return f"/topic {command.text}" if command.text else "/topic -"
+    if isinstance(command, Unban | Unmute):
+        return f"/{type(command).__name__.lower()} {command.name}"
+    words = [f"/{type(command).__name__.lower()}", command.name]
+    if isinstance(command, Ban | Mute) and command.duration is not None:
+        words.append(_duration_word(command.duration))
+    reason = command.reason if isinstance(command, Kick | Ban) else None
+    if reason:
+        if isinstance(command, Ban) and command.duration is None and looks_like_duration(reason):
+            raise ValueError("a ban reason that starts with a digit needs a duration before it")
+        words.append(reason)
+    return " ".join(words)
+
+
+def _duration_word(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{math.ceil(seconds)}s"
 
 
 _MODERATION = {

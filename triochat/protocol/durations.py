@@ -15,7 +15,7 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_DURATION = 366 * 86400
 """The longest duration accepted (a year); longer is meant as permanent: give none."""
 
-_DURATION_RE = re.compile(r"([0-9]{1,7})([smhd])", re.IGNORECASE)
+_DURATION_RE = re.compile(r"([0-9]{1,9})([smhd])", re.IGNORECASE)
 
 DURATION_HELP = "a number and a unit: 30s, 10m, 2h or 1d"
 
