@@ -507,3 +507,29 @@ async def test_chat_client_operators_over_real_loopback_sockets(scheme: str) -> 
             async with open_chat_client(url, name="alice"):
                 pass
         assert refused.value.code == "banned"
+
+
+async def test_a_ban_between_claiming_the_name_and_entering_keeps_the_user_out() -> None:
+    gate = trio.Event()
+    async with open_test_server() as server:
+
+        async def slow(message: ChatMessage, ctx: Any) -> ChatMessage | None:
+            if message.content == "hold":
+                await gate.wait()  # alice claims her name and queues her login meanwhile
+                await server.ban("alice", reason="pre-emptive")
+                return None
+            return message
+
+        server.add_middleware(slow)
+        bob = await connect(server, "bob")
+        await bob.send("hold")
+        alice = await connect(server)
+        await alice.receive_until("Enter your name:")
+        await alice.send("alice")
+        assert await alice.receive() == "Welcome alice. Send QUIT or /quit to disconnect."
+        await trio.testing.wait_all_tasks_blocked()
+        gate.set()
+        assert await alice.receive_all() == ["error: you were banned by server for good (pre-emptive)"]
+        await bob.send("after")
+        await trio.testing.wait_all_tasks_blocked()
+        assert bob.lines_nowait() == []  # no join, no leave: alice never entered

@@ -646,7 +646,8 @@ class Broadcaster:
         if self.stopping:
             return
         if isinstance(command, Login):
-            self._login(conn, command)
+            if not conn.scope.cancel_called:  # else cut off (say, banned) before its login came
+                self._login(conn, command)
             return
         if isinstance(command, commands.Say | commands.Action):
             room = self._chat_room(conn, command)

@@ -260,9 +260,12 @@ class Moderation:
 
     # -- the actions ----------------------------------------------------------------------
 
-    def _online(self, name: str) -> Connection | None:
+    def _online(self, name: str, *, entered: bool = True) -> Connection | None:
+        """The connection holding *name*; with ``entered=False`` also one still logging in."""
         target = self._broadcaster.hub.find(name)
-        return target if target is not None and target.entered else None
+        if target is None or (entered and not target.entered):
+            return None
+        return target
 
     def _tell(
         self,
@@ -289,7 +292,7 @@ class Moderation:
         target.kick(leave_reason)
 
     def _kick(self, name: str, by: str, reason: str | None, asker: Connection | None) -> Error | None:
-        target = self._online(name)
+        target = self._online(name, entered=False)
         if target is None:
             return Error("no_such_user", f"there is no user named {name}")
         event = Moderated("kick", target.name, by, reason)
@@ -313,7 +316,8 @@ class Moderation:
             self._forget_expired_bans(now)
             if len(self.bans) >= MAX_BANS:
                 return Error("ban_limit", f"no more than {MAX_BANS} bans at once; lift some first")
-        target = self._online(command.name)
+        # One who claimed the name but whose login is still queued is removed too.
+        target = self._online(command.name, entered=False)
         name = target.name if target is not None else command.name
         until = None if command.duration is None else now + command.duration
         ban = BanEntry(name, by, command.reason, now, until)
