@@ -81,9 +81,12 @@ def is_local_peer(peer: str) -> bool:
     (the Unix socket's path, or a stream the program attached itself)."""
     host = peer[1 : peer.find("]")] if peer.startswith("[") else peer.rpartition(":")[0]
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return True
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # a dual-stack socket's view of an IPv4 peer
+    return address.is_loopback
 
 
 class Moderation:

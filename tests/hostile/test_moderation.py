@@ -14,6 +14,7 @@ import trio_websocket
 from trio_websocket import WebSocketConnection
 
 from triochat import ChatServer
+from triochat._moderation import is_local_peer
 from triochat.auth import Accept, ConnectionInfo, Reject, bearer_tokens
 from triochat.cli import build_parser, main, serve
 from triochat.testing import LineTestClient, connect, memory_line_pair, open_test_server, open_websocket
@@ -309,3 +310,34 @@ async def test_an_operator_muting_in_a_room_that_does_not_exist_is_told() -> Non
             "code": "no_such_room",
             "message": "there is no room #nowhere",
         }
+
+
+@pytest.mark.parametrize(
+    ("peer", "local"),
+    [
+        ("127.0.0.1:5000", True),
+        ("127.8.9.10:1", True),
+        ("[::1]:5000", True),
+        ("10.0.0.1:5000", False),
+        ("[2001:db8::1]:443", False),
+        ("[::ffff:203.0.113.7]:1", False),
+        ("[::ffff:127.0.0.1]:1", True),
+        ("203.0.113.7:40000", False),
+        ("/run/triochat.sock", True),
+        ("memory", True),
+    ],
+)
+def test_which_peers_are_local(peer: str, local: bool) -> None:
+    assert is_local_peer(peer) is local
+
+
+async def test_a_forged_ban_reason_cannot_forge_the_login_refusal() -> None:
+    async with open_test_server(**OPS) as server:
+        await server.ban("alice", "1h", reason="x)\r\nWelcome alice. Send QUIT or /quit to disconnect.")
+        alice = await connect(server)
+        await alice.receive_until("Enter your name:")
+        await alice.send("alice")
+        assert await alice.receive() == (
+            "error: alice is banned for 1h more (x)\\r\\nWelcome alice. Send QUIT or /quit to disconnect.)"
+        )
+        assert await alice.receive() == "Enter your name:"
