@@ -533,3 +533,19 @@ async def test_a_ban_between_claiming_the_name_and_entering_keeps_the_user_out()
         await bob.send("after")
         await trio.testing.wait_all_tasks_blocked()
         assert bob.lines_nowait() == []  # no join, no leave: alice never entered
+
+
+async def test_moderation_and_refused_banned_logins_are_in_the_access_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO", logger="triochat.access")
+    async with three() as (server, op, _alice, _bob):
+        await op.send("/ban alice 1h spam")
+        await op.receive_until("*** alice has left the chat (banned by op) ***")
+        again = await connect(server)
+        await again.receive_until("Enter your name:")
+        await again.send("alice")
+        await again.receive()
+    messages = [r.getMessage() for r in caplog.records if r.name == "triochat.access"]
+    assert "ban alice by op for 1h: spam" in messages
+    assert "refused alice (tcp memory): alice is banned for 1h more (spam)" in messages

@@ -159,8 +159,7 @@ class Runtime:
         if self.stopping:
             self.refuse(conn, name, "the server is stopping")
             return False
-        if self.banned(name) is not None:
-            self.refuse(conn, name, "banned")
+        if self.banned(conn, name) is not None:
             return False
         conn.identity = identity
         if self.broadcaster.reserved_for_another(conn, name):
@@ -177,13 +176,16 @@ class Runtime:
         access.info("login %s", describe(conn))
         return True
 
-    def banned(self, name: str) -> Error | None:
-        """The ``banned`` error if *name* may not log in now, else ``None``.
+    def banned(self, conn: Connection, name: str) -> Error | None:
+        """The ``banned`` error if *name* may not log in now (the refusal is logged), else ``None``.
 
         Transports ask before :meth:`claim_name` to word the refusal; the claim
         refuses a banned name too.
         """
-        return self.broadcaster.moderation.ban_refusal(name)
+        refusal = self.broadcaster.moderation.ban_refusal(name)
+        if refusal is not None:
+            self.refuse(conn, name, refusal.text)
+        return refusal
 
     def rate_limit_for(self, name: str) -> RateLimit | None:
         """The rate limit of a user who logs in as *name* (``None``: unlimited)."""

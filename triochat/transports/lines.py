@@ -107,7 +107,7 @@ async def _login(runtime: Runtime, conn: Connection, reader: _LineReader) -> boo
             push(encode_line(text.error(f"invalid name: {problem}")))
             push(prompt)
             continue
-        banned = runtime.banned(name)
+        banned = runtime.banned(conn, name)
         if banned is not None:
             push(encode_line(text.error(banned.text)))
         elif runtime.claim_name(conn, name):
@@ -120,7 +120,7 @@ async def _login(runtime: Runtime, conn: Connection, reader: _LineReader) -> boo
 def _claim_identity(runtime: Runtime, conn: Connection, identity: str) -> bool:
     """Log in under the name an auth hook decided; ``False`` if it is taken."""
     conn.outbox.push(encode_line(banner(runtime)))
-    banned = runtime.banned(identity)
+    banned = runtime.banned(conn, identity)
     if banned is not None:
         conn.outbox.push(encode_line(text.error(banned.text)))
         return False

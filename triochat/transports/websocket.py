@@ -191,7 +191,7 @@ def _claim(runtime: Runtime, conn: Connection, name: str | None, identity: str |
     problem = name_problem(name)
     if problem is not None:
         return Error("login_refused", f"invalid name: {problem}")
-    banned = runtime.banned(name)
+    banned = runtime.banned(conn, name)
     if banned is not None:
         return banned
     if not runtime.claim_name(conn, name, identity=identity):
