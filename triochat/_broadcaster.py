@@ -695,13 +695,9 @@ class Broadcaster:
         room = command.room
         display: str | None
         if room is None:
-            if conn.room_required and len(conn.rooms) > 1:
-                self.send(conn, Error("room_required", "you are in several rooms: say which one ('room')"))
+            display = self.unnamed_room(conn)
+            if display is None:
                 return None
-            if conn.room is None:
-                self.send(conn, Error("no_room", NO_ROOM))
-                return None
-            display = conn.room
         else:
             display = conn.rooms.get(name_key(room))
             if display is None:
@@ -713,6 +709,15 @@ class Broadcaster:
                 self.send(conn, muted)
                 return None
         return display
+
+    def unnamed_room(self, conn: Connection) -> str | None:
+        """The room a request that names none is for (the current one), or ``None`` after an error."""
+        if conn.room_required and len(conn.rooms) > 1:
+            self.send(conn, Error("room_required", "you are in several rooms: say which one ('room')"))
+            return None
+        if conn.room is None:
+            self.send(conn, Error("no_room", NO_ROOM))
+        return conn.room
 
     def _login(self, conn: Connection, command: Login) -> None:
         conn.entered = True

@@ -233,12 +233,7 @@ class Moderation:
         """The room a command means (its displayed spelling), or ``None`` after an error."""
         b = self._broadcaster
         if room is None:
-            if conn.room_required and len(conn.rooms) > 1:
-                b.send(conn, Error("room_required", "you are in several rooms: say which one ('room')"))
-                return None
-            if conn.room is None:
-                b.send(conn, Error("no_room", "you are in no room: /join ROOM first"))
-            return conn.room
+            return b.unnamed_room(conn)
         display = b.hub.room_name(room)
         if display is None:
             b.send(conn, Error("no_such_room", f"there is no room #{room}"))
