@@ -316,9 +316,32 @@ async def test_mutes_expire(autojump_clock: trio.testing.MockClock) -> None:
         await alice.send("still?")
         assert await alice.receive() == "error: you are muted in #lobby for 1m more; nothing was sent"
         await trio.sleep(61)
+        ended = "*** alice was unmuted in #lobby by server (the mute ended) ***"
+        assert op.lines_nowait() == [ended]  # told when it ended, not when she next spoke
+        assert bob.lines_nowait() == [ended]
+        assert alice.lines_nowait() == [ended]
         await alice.send("free again")
         assert await bob.receive() == "alice: free again"
         assert await op.receive() == "alice: free again"
+
+
+async def test_a_renewed_or_lifted_mute_does_not_end_early(autojump_clock: trio.testing.MockClock) -> None:
+    async with three() as (server, op, alice, bob):
+        await op.send("/mute alice 1m")
+        await bob.receive()
+        await trio.sleep(30)
+        await op.send("/mute alice 10m")  # renewed: ends 10 minutes from now, not at 1m
+        await bob.receive()
+        await op.send("/mute bob 1m")
+        await op.send("/unmute bob")  # lifted: nothing more is said when its time would be up
+        await bob.receive_until("*** bob was unmuted in #lobby by op ***")
+        await trio.sleep(5 * 60)
+        assert bob.lines_nowait() == []
+        await alice.send("still muted?")
+        assert await alice.receive_until("error: you are muted in #lobby for 5m more; nothing was sent")
+        await trio.sleep(5 * 60 + 1)
+        assert bob.lines_nowait() == ["*** alice was unmuted in #lobby by server (the mute ended) ***"]
+        await server.mute("bob", "lobby", "1h")  # still muted when the server stops: nothing hangs
 
 
 async def test_mute_is_per_room_and_unmute_ends_it() -> None:

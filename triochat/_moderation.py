@@ -24,7 +24,7 @@ import ipaddress
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -74,6 +74,8 @@ class ModerationRequest:
     by: str = SERVER
     done: trio.Event | None = None
     error: Error | None = field(default=None)
+    expired: bool = False
+    """An :class:`~triochat.protocol.commands.Unmute` from the mute timer: the mute's time is up."""
 
 
 def is_local_peer(peer: str) -> bool:
@@ -104,8 +106,12 @@ class Moderation:
         """Wall-clock time for bans (they are kept across restarts)."""
         self.bans: dict[str, BanEntry] = {}
         self.topics: dict[str, TopicEntry] = {}
-        self.mutes: dict[tuple[str, str], float] = {}
-        """(room key, name key) -> when the mute ends on the Trio clock (``inf``: never)."""
+        self.mutes: dict[tuple[str, str], tuple[float, str, str]] = {}
+        """(room key, name key) -> (when the mute ends on the Trio clock, ``inf``: never;
+        the room's and the name's spelling)."""
+        self._expiring: set[tuple[str, str]] = set()
+        """Mutes whose end the timer has announced to the broadcaster (not yet handled)."""
+        self._mutes_changed = trio.Event()
         self._log: ModerationLog | None = None
 
     def use_store(self, store: RoomLog) -> None:
@@ -157,15 +163,11 @@ class Moderation:
 
     def mute_left(self, name: str, room: str) -> float | None:
         """Seconds *name* stays muted in *room* (``inf``: until unmuted), or ``None``."""
-        key = (name_key(room), name_key(name))
-        until = self.mutes.get(key)
-        if until is None:
+        mute = self.mutes.get((name_key(room), name_key(name)))
+        if mute is None:
             return None
-        left = until - trio.current_time()
-        if left <= 0:
-            del self.mutes[key]
-            return None
-        return left
+        left = mute[0] - trio.current_time()
+        return left if left > 0 else None  # the timer removes it and tells the room
 
     def muted_error(self, conn: Connection, room: str) -> Error | None:
         """The ``muted`` error if *conn* may not speak in *room* now, else ``None``."""
@@ -174,6 +176,27 @@ class Moderation:
             return None
         until = "until an operator unmutes you" if math.isinf(left) else f"for {format_duration(left)} more"
         return Error("muted", f"you are muted in #{room} {until}; nothing was sent")
+
+    async def run_mute_timer(self, send: Callable[[ModerationRequest], Awaitable[None]]) -> None:
+        """End mutes when their time is up: ask the broadcaster to lift each and tell its room.
+
+        Runs until cancelled (the server runs it beside the keepalive task).
+        """
+        while True:
+            self._mutes_changed = trio.Event()
+            waiting = [(until, key) for key, (until, _, _) in self.mutes.items() if key not in self._expiring]
+            with trio.move_on_at(min(waiting, default=(math.inf, None))[0]):
+                await self._mutes_changed.wait()
+                continue
+            now = trio.current_time()
+            ended = [
+                (key, room, name)
+                for key, (until, room, name) in self.mutes.items()
+                if until <= now and key not in self._expiring
+            ]
+            for key, room, name in ended:
+                self._expiring.add(key)
+                await send(ModerationRequest(commands.Unmute(name, room), expired=True))
 
     # -- topics -------------------------------------------------------------------------
 
@@ -219,6 +242,9 @@ class Moderation:
     def apply(self, request: ModerationRequest) -> None:
         """An action of the application or a handler (no operator checks)."""
         command = request.command
+        if request.expired and isinstance(command, commands.Unmute):
+            self._expire(command.name, command.room or "")
+            return
         room: str | None = None
         if isinstance(command, commands.Mute | commands.Unmute | commands.Topic):
             room = self._broadcaster.hub.room_name(command.room or "")
@@ -368,12 +394,11 @@ class Moderation:
             return Error("no_such_user", f"there is no user named {command.name}")
         key = (name_key(room), name_key(target.name))
         if key not in self.mutes and len(self.mutes) >= MAX_MUTES:
-            now = trio.current_time()
-            self.mutes = {k: until for k, until in self.mutes.items() if until > now}
-            if len(self.mutes) >= MAX_MUTES:
-                return Error("mute_limit", f"no more than {MAX_MUTES} mutes at once; lift some first")
+            return Error("mute_limit", f"no more than {MAX_MUTES} mutes at once; lift some first")
         duration = command.duration
-        self.mutes[key] = math.inf if duration is None else trio.current_time() + duration
+        until = math.inf if duration is None else trio.current_time() + duration
+        self.mutes[key] = (until, room, target.name)
+        self._mutes_changed.set()
         access.info("mute %s in #%s by %s", target.name, room, by)
         self._tell(Moderated("mute", target.name, by, None, duration, room), [room], target, asker)
         return None
@@ -389,6 +414,26 @@ class Moderation:
         access.info("unmute %s in #%s by %s", shown, room, by)
         self._tell(Moderated("unmute", shown, by, None, None, room), [room], target, asker)
         return None
+
+    def _expire(self, name: str, room: str) -> None:
+        """The mute timer says a mute's time is up: lift it unless it was renewed or lifted."""
+        key = (name_key(room), name_key(name))
+        self._expiring.discard(key)
+        mute = self.mutes.get(key)
+        if mute is None:
+            return
+        if mute[0] > trio.current_time():
+            self._mutes_changed.set()  # renewed meanwhile: the timer waits for its new end
+            return
+        del self.mutes[key]
+        if self._broadcaster.stopping:
+            return
+        target = self._online(name)
+        shown = target.name if target is not None else name
+        display = self._broadcaster.hub.room_name(room)
+        if display is not None:
+            event = Moderated("unmute", shown, SERVER, "the mute ended", None, display)
+            self._tell(event, [display], target)
 
     def _set_topic(self, room: str, text: str, by: str, asker: Connection | None) -> Error | None:
         key = name_key(room)

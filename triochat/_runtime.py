@@ -79,6 +79,8 @@ class Runtime:
         )
         self.keepalive_scope = trio.CancelScope()
         """Cancel to stop :meth:`keepalive`."""
+        self.timer_scope = trio.CancelScope()
+        """Cancel to stop :meth:`mute_timer`."""
         self.nursery: trio.Nursery | None = None
         """Where connection tasks run; set while the server accepts clients."""
         self._starting = 0
@@ -330,6 +332,12 @@ class Runtime:
             while True:
                 await trio.sleep(tick)
                 self._sweep(trio.current_time(), interval, timeout)
+
+    async def mute_timer(self) -> None:
+        """Lift mutes when their time is up (see ``Moderation.run_mute_timer``) until
+        ``timer_scope`` is cancelled."""
+        with self.timer_scope:
+            await self.broadcaster.moderation.run_mute_timer(self.inbound_send.send)
 
     def _sweep(self, now: float, interval: float, timeout: float) -> None:
         for conn in list(self.connections):

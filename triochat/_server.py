@@ -245,6 +245,7 @@ class ChatServer:
             async with trio.open_nursery() as root:
                 root.start_soon(runtime.broadcaster.run, runtime.inbound_receive)
                 root.start_soon(runtime.keepalive)
+                root.start_soon(runtime.mute_timer)
                 async with trio.open_nursery() as connections:
                     runtime.nursery = connections
                     async with trio.open_nursery() as accepting:
@@ -270,6 +271,7 @@ class ChatServer:
                     await done.wait()
                 runtime.nursery = None
                 runtime.keepalive_scope.cancel()
+                runtime.timer_scope.cancel()
                 await runtime.inbound_send.send(Stop())
             log.info("stopped")
         finally:
