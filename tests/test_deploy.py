@@ -81,11 +81,13 @@ def test_the_example_configuration_names_every_setting_and_only_settings() -> No
 def test_every_setting_left_commented_out_is_a_valid_value(tmp_path: Path) -> None:
     files = {"certfile", "keyfile", "basic_auth"}  # name files this machine does not have
     conflicting = {"no_tcp", "no_websocket"}  # each alone is fine; here tcp-port and port are set
+    # Operators alone are refused on purpose: they need a way to prove who they are.
+    companions = {"operators": "local-operators = true\n"}
     for key, value in commented_settings().items():
         if _setting(key) in files | conflicting:
             continue
         path = tmp_path / f"{key}.toml"
-        path.write_text(f"[serve]\n{key} = {json.dumps(value)}\n")
+        path.write_text(f"[serve]\n{key} = {json.dumps(value)}\n{companions.get(_setting(key), '')}")
         args = build_parser().parse_args(["serve", "--config", str(path)])
         serve.build_server(serve.settings_from(args))  # raises UsageError for a bad value
 

@@ -22,6 +22,7 @@ import trio
 from ._config import ServerConfig
 from ._connection import Connection, Encoder
 from ._hub import Hub, RoomLimitReached
+from ._moderation import Moderation, ModerationRequest
 from ._outbox import Outbox
 from ._store import MAX_PAGE, Entry, MemoryStore, Position, Record, RoomLog, Ticket
 from .ops.buckets import Buckets
@@ -144,7 +145,7 @@ class Stop:
 
 
 ConnectionRequest = commands.Command | Login | Leave | Reply
-Request = tuple[Connection, ConnectionRequest] | _AgentSend | Shutdown | Stop
+Request = tuple[Connection, ConnectionRequest] | _AgentSend | ModerationRequest | Shutdown | Stop
 
 
 class Stats:
@@ -209,7 +210,7 @@ class Broadcaster:
         self.stopping = False
         self.task: trio.lowlevel.Task | None = None
         self._ids = itertools.count(1)
-        self._followups: list[PrivateChat | _AgentSend] | None = None
+        self._followups: list[PrivateChat | _AgentSend | ModerationRequest] | None = None
         self._held: list[Outbox] = []
         """Outboxes holding bytes of the current batch (see :meth:`Outbox.hold`)."""
         self.store: RoomLog = MemoryStore(config.history_size)
@@ -227,6 +228,8 @@ class Broadcaster:
         """Arrival-to-last-push times of timed requests (``None``: metrics are off)."""
         self.batch_sizes: Buckets | None = None
         """Requests per batch (``None``: metrics are off)."""
+        self.moderation = Moderation(self, config)
+        """Operators, bans, mutes and topics (see :mod:`triochat._moderation`)."""
 
     @property
     def instant(self) -> bool:
@@ -250,7 +253,7 @@ class Broadcaster:
                     break
                 if isinstance(request, tuple) and isinstance(request[1], Leave):
                     request[1].done.set()
-                elif isinstance(request, Shutdown):
+                elif isinstance(request, Shutdown | ModerationRequest) and request.done is not None:
                     request.done.set()
             receive.close()
 
@@ -284,6 +287,8 @@ class Broadcaster:
                 elif isinstance(request, Shutdown):
                     self._shutdown()
                     request.done.set()
+                elif isinstance(request, ModerationRequest):
+                    self.moderation.apply(request)
                 else:
                     self._agent_send(request)
                 # Take what is already queued without another scheduler pass.
@@ -363,6 +368,8 @@ class Broadcaster:
     def reserved_for_another(self, conn: Connection, name: str) -> bool:
         """True if *name* belongs to an identity that *conn* is not authenticated as."""
         key = name_key(name)
+        if not self.moderation.may_claim(conn, name):
+            return True  # an operator's name, and conn cannot prove to be that operator
         if key not in self.reserved:
             return False
         return conn.identity is None or name_key(conn.identity) != key
@@ -371,7 +378,7 @@ class Broadcaster:
         """True when called from the broadcaster task itself (a handler)."""
         return self.task is not None and trio.lowlevel.current_task() is self.task
 
-    def defer(self, item: PrivateChat | _AgentSend) -> None:
+    def defer(self, item: PrivateChat | _AgentSend | ModerationRequest) -> None:
         """Queue a handler's reply, delivered after the current message."""
         if self._followups is None:
             raise RuntimeError("replies can only be queued while a handler runs")
@@ -607,7 +614,7 @@ class Broadcaster:
         )
         # Handlers may await: nothing stays held while other tasks run.
         self.release()
-        followups: list[PrivateChat | _AgentSend] = []
+        followups: list[PrivateChat | _AgentSend | ModerationRequest] = []
         self._followups = followups
         try:
             for middleware in tuple(self.chain):
@@ -623,6 +630,8 @@ class Broadcaster:
         for item in followups:
             if isinstance(item, PrivateChat):
                 self._private(item)
+            elif isinstance(item, ModerationRequest):
+                self.moderation.apply(item)
             else:
                 self._agent_send(item)
 
@@ -687,7 +696,8 @@ class Broadcaster:
         if self.stopping:
             return
         if isinstance(command, Login):
-            self._login(conn, command)
+            if not conn.scope.cancel_called:  # else cut off (say, banned) before its login came
+                self._login(conn, command)
             return
         if isinstance(command, commands.Say | commands.Action):
             room = self._chat_room(conn, command)
@@ -718,7 +728,7 @@ class Broadcaster:
         elif isinstance(command, commands.ListRooms):
             self.send(conn, RoomList(tuple(hub.room_counts()), tuple(conn.rooms.values()), conn.room))
         elif isinstance(command, commands.Help):
-            self.send(conn, HelpText(commands.HELP_LINES))
+            self.send(conn, HelpText(self.moderation.help_lines(conn)))
         elif isinstance(command, commands.JoinRoom):
             self._join_room(conn, command.room, command.since)
         elif isinstance(command, commands.Part):
@@ -727,21 +737,37 @@ class Broadcaster:
             self._history(conn, command)
         elif isinstance(command, commands.Nick):
             self._nick(conn, command.name)
+        elif isinstance(command, commands.ModerationCommand):
+            self.moderation.handle(conn, command)
 
     def _chat_room(self, conn: Connection, command: commands.Say | commands.Action) -> str | None:
         """The room *command* goes to (its displayed spelling), or ``None`` after an error."""
         room = command.room
+        display: str | None
         if room is None:
-            if conn.room_required and len(conn.rooms) > 1:
-                self.send(conn, Error("room_required", "you are in several rooms: say which one ('room')"))
+            display = self.unnamed_room(conn)
+            if display is None:
                 return None
-            if conn.room is None:
-                self.send(conn, Error("no_room", NO_ROOM))
-            return conn.room
-        display = conn.rooms.get(name_key(room))
-        if display is None:
-            self.send(conn, Error("not_in_room", f"you are not in #{room}"))
+        else:
+            display = conn.rooms.get(name_key(room))
+            if display is None:
+                self.send(conn, Error("not_in_room", f"you are not in #{room}"))
+                return None
+        if self.moderation.mutes:
+            muted = self.moderation.muted_error(conn, display)
+            if muted is not None:
+                self.send(conn, muted)
+                return None
         return display
+
+    def unnamed_room(self, conn: Connection) -> str | None:
+        """The room a request that names none is for (the current one), or ``None`` after an error."""
+        if conn.room_required and len(conn.rooms) > 1:
+            self.send(conn, Error("room_required", "you are in several rooms: say which one ('room')"))
+            return None
+        if conn.room is None:
+            self.send(conn, Error("no_room", NO_ROOM))
+        return conn.room
 
     def _login(self, conn: Connection, command: Login) -> None:
         conn.entered = True
@@ -761,6 +787,7 @@ class Broadcaster:
             self.announce(Joined(conn.name, display, login=first), display, told=told)
             first = False
             self._entered(conn, display, since, login=True)
+            self.moderation.show_topic(conn, display)
 
     def _join_room(self, conn: Connection, new: str, since: tuple[str, int] | None) -> None:
         hub = self.hub
@@ -777,6 +804,7 @@ class Broadcaster:
         if joined is not None:
             # Protocol version 2: joining again resends the room's state (a resync).
             self._entered(conn, joined, since)
+            self.moderation.show_topic(conn, joined)
             return
         try:
             if conn.many_rooms:
@@ -792,6 +820,7 @@ class Broadcaster:
             self.announce(Left(conn.name, old, logout=False), old)
         self.announce(Joined(conn.name, display, login=False), display, conn)
         self._entered(conn, display, since)
+        self.moderation.show_topic(conn, display)
 
     def _part(self, conn: Connection, room: str | None) -> None:
         target = room if room is not None else conn.room
@@ -822,6 +851,10 @@ class Broadcaster:
             return
         if self.reserved_for_another(conn, new):
             self.send(conn, Error("name_reserved", f"the name {new} belongs to an authenticated user"))
+            return
+        banned = self.moderation.ban_refusal(new)
+        if banned is not None:
+            self.send(conn, banned)
             return
         if not self.hub.rename(conn, new):
             self.send(conn, Error("name_taken", f"the name {new} is taken"))

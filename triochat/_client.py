@@ -93,6 +93,8 @@ def _refusal(event: Error) -> LoginRefused:
         code = "name_taken"
     elif event.text.startswith("invalid name"):
         code = "invalid_name"
+    elif code == "error" and " is banned " in event.text:
+        code = "banned"
     return LoginRefused(event.text, code)
 
 
@@ -279,6 +281,8 @@ def _line_for(frame: commands.Command) -> str:
         line = "/rooms"
     elif isinstance(frame, commands.Help):
         line = "/help"
+    elif isinstance(frame, commands.ModerationCommand):
+        line = commands.moderation_line(frame)
     else:
         line = "/quit"
     return line.replace("\r", " ").replace("\n", " ")

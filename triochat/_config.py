@@ -109,6 +109,18 @@ class ServerConfig:
     """Addresses or networks (``10.0.0.0/8``) of reverse proxies whose
     ``X-Forwarded-For`` names the client (``"unix"``: the Unix-domain socket).
     From any other peer the field is ignored."""
+    operators: tuple[str, ...] = ()
+    """Names of the users who may kick, ban, mute and set topics (compared
+    ignoring case).  A name alone proves nothing, so an operator must prove
+    it: with an auth hook, only the user the hook authenticated as that name
+    (its identity) is an operator; nobody else may log in under it or take it
+    with ``nick``.  Without an auth hook, ``local_operators`` must be set
+    (see docs/design.md, "Moderation")."""
+    local_operators: bool = False
+    """Also trust local connections (loopback addresses, the Unix socket, streams
+    the program attached) to be the operator whose name they log in with.
+    Only for servers whose local users are trusted and that no local reverse
+    proxy fronts (behind one, every client is local)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -165,9 +177,25 @@ class ServerConfig:
             parse_store_spec(self.store)
         except StoreError as exc:
             raise ValueError(str(exc)) from None
+        self._check_operators()
         if not self.rooms:
             raise ValueError("rooms must name at least one room")
         for room in self.rooms:
             problem = name_problem(room, what="room name")
             if problem:
                 raise ValueError(f"room {room!r}: {problem}")
+
+    def _check_operators(self) -> None:
+        if isinstance(self.operators, str) or not all(isinstance(n, str) for n in self.operators):
+            raise ValueError("operators must be a list of names")
+        for name in self.operators:
+            problem = name_problem(name)
+            if problem:
+                raise ValueError(f"operator {name!r}: {problem}")
+        if self.operators and self.auth is None and not self.local_operators:
+            raise ValueError(
+                "operators need a way to prove who they are: without authentication anyone could "
+                "log in under an operator's name; give the server an auth hook (--token, --basic-auth) "
+                "whose identities are the operators, or trust local connections (local_operators, "
+                "--local-operators)"
+            )

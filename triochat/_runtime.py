@@ -98,6 +98,8 @@ class Runtime:
         )
         self.keepalive_scope = trio.CancelScope()
         """Cancel to stop :meth:`keepalive`."""
+        self.timer_scope = trio.CancelScope()
+        """Cancel to stop :meth:`mute_timer`."""
         self.nursery: trio.Nursery | None = None
         """Where connection tasks run; set while the server accepts clients."""
         self._starting = 0
@@ -122,6 +124,7 @@ class Runtime:
         others (they start anew if they come back).
         """
         self.broadcaster.store = store
+        self.broadcaster.moderation.use_store(store)
         self.hub.restore(room for room in store.rooms() if store.recent(room, 1))
         for room in store.rooms():
             if self.hub.room_name(room) is None:
@@ -191,6 +194,8 @@ class Runtime:
         if self.stopping:
             self.refuse(conn, name, "the server is stopping", kind="stopping")
             return False
+        if self.banned(conn, name) is not None:
+            return False
         conn.identity = identity
         if self.broadcaster.reserved_for_another(conn, name):
             conn.identity = None
@@ -206,6 +211,17 @@ class Runtime:
         conn.limiter = None if limit is None else TokenBucket(limit, trio.current_time())
         access.info("login %s", describe(conn))
         return True
+
+    def banned(self, conn: Connection, name: str) -> Error | None:
+        """The ``banned`` error if *name* may not log in now (the refusal is logged), else ``None``.
+
+        Transports ask before :meth:`claim_name` to word the refusal; the claim
+        refuses a banned name too.
+        """
+        refusal = self.broadcaster.moderation.ban_refusal(name)
+        if refusal is not None:
+            self.refuse(conn, name, refusal.text)
+        return refusal
 
     def rate_limit_for(self, name: str) -> RateLimit | None:
         """The rate limit of a user who logs in as *name* (``None``: unlimited)."""
@@ -366,6 +382,12 @@ class Runtime:
             while True:
                 await trio.sleep(tick)
                 self._sweep(trio.current_time(), interval, timeout)
+
+    async def mute_timer(self) -> None:
+        """Lift mutes when their time is up (see ``Moderation.run_mute_timer``) until
+        ``timer_scope`` is cancelled."""
+        with self.timer_scope:
+            await self.broadcaster.moderation.run_mute_timer(self.inbound_send.send)
 
     def _sweep(self, now: float, interval: float, timeout: float) -> None:
         for conn in list(self.connections):

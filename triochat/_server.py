@@ -17,13 +17,16 @@ import trio
 
 from ._broadcaster import HandlerContext, MessageHandler, Middleware, Shutdown, Stop
 from ._config import DEFAULT_WS_PORT, ServerConfig
+from ._moderation import SERVER, ModerationRequest
 from ._runtime import Runtime
 from ._store import StoreStatistics, open_store
 from .ops.listener import PlainHttpListener, health_routes, ops_routes
 from .ops.listener import install as install_ops
-from .protocol import linewire, text
+from .protocol import commands, linewire, text
+from .protocol.durations import duration_problem, parse_duration
 from .protocol.events import ChatMessage
 from .protocol.lines import encode_line
+from .protocol.names import name_problem
 from .transports.http import HttpResponse
 from .transports.lines import run_line_session
 from .transports.sockets import SocketStream, accept_loop, bind_tcp, bind_unix, set_keepalive
@@ -258,6 +261,7 @@ class ChatServer:
             async with trio.open_nursery() as root:
                 root.start_soon(runtime.broadcaster.run, runtime.inbound_receive)
                 root.start_soon(runtime.keepalive)
+                root.start_soon(runtime.mute_timer)
                 if ops_sockets:
                     ops = PlainHttpListener(
                         runtime, ops_routes(runtime), other=NOT_OPS, upgrade=NOT_OPS, ssl_context=None
@@ -305,6 +309,7 @@ class ChatServer:
                 ops_scope.cancel()
                 drain_scope.cancel()
                 runtime.keepalive_scope.cancel()
+                runtime.timer_scope.cancel()
                 await runtime.inbound_send.send(Stop())
             log.info("stopped")
         finally:
@@ -470,6 +475,82 @@ class ChatServer:
             return
         await runtime.inbound_send.send(request)
 
+    # -- moderation ------------------------------------------------------------------------
+
+    async def kick(self, name: str, reason: str | None = None, *, by: str = SERVER) -> None:
+        """Disconnect the user *name*; everyone in their rooms sees that *by* kicked them and why.
+
+        The user gets a last error line or frame (``kicked``) and their
+        connection ends (WebSocket: close code 1008).  Kicking a name nobody
+        uses does nothing.  Like every moderation method, it may be called
+        from a handler or middleware (then it takes effect right after the
+        message being handled); otherwise it returns once it took effect.
+        Raises :class:`ValueError` for an invalid name or reason.
+        """
+        await self._moderate(commands.Kick(_valid_name(name), _valid_reason(reason)), by)
+
+    async def ban(
+        self, name: str, duration: float | str | None = None, reason: str | None = None, *, by: str = SERVER
+    ) -> None:
+        """Ban the name *name* for *duration* (seconds, or ``"10m"``, ``"2h"``...; ``None``: until unbanned).
+
+        Nobody can log in under the name (or take it with ``nick``) while the
+        ban holds; a user online under it is disconnected as by :meth:`kick`.
+        With a store that keeps bans (``sqlite:PATH``), bans hold across
+        restarts.  Bans are by name only, not by address.
+        """
+        seconds = _valid_duration(duration)
+        await self._moderate(commands.Ban(_valid_name(name), seconds, _valid_reason(reason)), by)
+
+    async def unban(self, name: str, *, by: str = SERVER) -> None:
+        """Lift the ban on *name* (nothing happens if it is not banned)."""
+        await self._moderate(commands.Unban(_valid_name(name)), by)
+
+    async def mute(
+        self, name: str, room: str, duration: float | str | None = None, *, by: str = SERVER
+    ) -> None:
+        """Keep the user *name* from speaking in *room* for *duration* (``None``: until :meth:`unmute`).
+
+        Their chat in the room is refused with the error ``muted`` (and the
+        time left); the room sees the mute.  Mutes last as long as the
+        server runs.  Muting a name nobody uses, or in a room that does not
+        exist, does nothing.
+        """
+        seconds = _valid_duration(duration)
+        await self._moderate(commands.Mute(_valid_name(name), seconds, _valid_room(room)), by)
+
+    async def unmute(self, name: str, room: str, *, by: str = SERVER) -> None:
+        """Let *name* speak in *room* again."""
+        await self._moderate(commands.Unmute(_valid_name(name), _valid_room(room)), by)
+
+    async def set_topic(self, room: str, text: str, *, by: str = SERVER) -> None:
+        """Set *room*'s topic (``""`` clears it); the room sees the change, newcomers see the topic.
+
+        With a store that keeps topics (``sqlite:PATH``), topics survive a
+        restart.  Setting the topic of a room that does not exist does nothing.
+        """
+        if not isinstance(text, str) or len(text) > commands.MAX_TOPIC_LENGTH:
+            raise ValueError(f"a topic is a string of at most {commands.MAX_TOPIC_LENGTH} characters")
+        await self._moderate(commands.Topic(text, _valid_room(room)), by)
+
+    async def _moderate(self, command: commands.ModerationCommand, by: str) -> None:
+        if not isinstance(by, str) or not by:
+            raise ValueError("'by' names who acts, a non-empty string")
+        runtime = self._runtime
+        if runtime is None or self._finished.is_set():
+            raise RuntimeError("the chat server is not running")
+        broadcaster = runtime.broadcaster
+        if broadcaster.in_broadcaster():
+            broadcaster.defer(ModerationRequest(command, by))
+            await trio.lowlevel.checkpoint()
+            return
+        request = ModerationRequest(command, by, trio.Event())
+        await runtime.inbound_send.send(request)
+        assert request.done is not None
+        await request.done.wait()
+        if request.error is not None:
+            log.info("%s: %s", type(command).__name__.lower(), request.error.text)
+
     def statistics(self) -> ServerStatistics:
         """Counters and queue depths of the running (or last) run."""
         runtime = self._runtime
@@ -545,6 +626,42 @@ def _check_callback(callback: object, what: str, expected: str) -> None:
         raise TypeError(
             f"the {what} {_callable_name(callback)} cannot take two arguments ({exc}): {expected}"
         ) from None
+
+
+def _valid_name(name: str) -> str:
+    problem = name_problem(name) if isinstance(name, str) else "a name must be a string"
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
+def _valid_room(room: str) -> str:
+    problem = name_problem(room, what="room name") if isinstance(room, str) else "a room must be a string"
+    if problem:
+        raise ValueError(problem)
+    return room
+
+
+def _valid_reason(reason: str | None) -> str | None:
+    if reason is not None and (not isinstance(reason, str) or len(reason) > commands.MAX_REASON_LENGTH):
+        raise ValueError(f"a reason is a string of at most {commands.MAX_REASON_LENGTH} characters")
+    return reason or None
+
+
+def _valid_duration(duration: float | str | None) -> float | None:
+    if duration is None:
+        return None
+    if isinstance(duration, str):
+        seconds = parse_duration(duration)
+        if isinstance(seconds, str):
+            raise ValueError(seconds)
+        return seconds
+    if isinstance(duration, bool) or not isinstance(duration, int | float):
+        raise ValueError("a duration is seconds (a number) or a string like '10m'")
+    problem = duration_problem(float(duration))
+    if problem:
+        raise ValueError(problem)
+    return float(duration)
 
 
 def _callable_name(callback: object) -> str:

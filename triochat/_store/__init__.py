@@ -13,7 +13,9 @@ from typing import NamedTuple
 from .base import DEFAULT_HISTORY_SIZE as DEFAULT_HISTORY_SIZE
 from .base import DEFAULT_MAX_PENDING as DEFAULT_MAX_PENDING
 from .base import MAX_PAGE as MAX_PAGE
+from .base import BanEntry as BanEntry
 from .base import Entry as Entry
+from .base import ModerationLog as ModerationLog
 from .base import Position as Position
 from .base import Record as Record
 from .base import Recovery as Recovery
@@ -21,6 +23,7 @@ from .base import RoomLog as RoomLog
 from .base import StoreError as StoreError
 from .base import StoreStatistics as StoreStatistics
 from .base import Ticket as Ticket
+from .base import TopicEntry as TopicEntry
 from .memory import MemoryStore as MemoryStore
 from .memory import open_memory_store as open_memory_store
 from .sqlite import SqliteStore as SqliteStore

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import trio
 
@@ -233,4 +233,49 @@ class RoomLog(Protocol):
 
     def statistics(self) -> StoreStatistics:
         """The store's counters and lag."""
+        ...
+
+
+class BanEntry(NamedTuple):
+    """A ban as a store keeps it; times are seconds since the epoch (wall clock)."""
+
+    name: str
+    """The banned name, as the operator spelled it."""
+    by: str
+    reason: str | None
+    since: float
+    until: float | None
+    """When the ban ends (``None``: never)."""
+
+
+class TopicEntry(NamedTuple):
+    """A room's topic as a store keeps it."""
+
+    room: str
+    """The room, as it was spelled when the topic was set."""
+    text: str
+    by: str
+    since: float
+
+
+@runtime_checkable
+class ModerationLog(Protocol):
+    """A store that also keeps bans and topics across restarts (SQLite).
+
+    Keys are :func:`triochat.protocol.names.name_key` forms.  Changes are
+    written with the next batch, like chat messages (their ticket covers
+    them).  A store without these methods keeps nothing: the server holds
+    bans and topics in memory for its run.
+    """
+
+    def moderation(self) -> tuple[dict[str, BanEntry], dict[str, TopicEntry]]:
+        """The bans (by name key) and topics (by room key) kept from earlier runs."""
+        ...
+
+    def save_ban(self, key: str, ban: BanEntry | None) -> None:
+        """Keep *ban* for the name *key* (``None``: forget the ban)."""
+        ...
+
+    def save_topic(self, key: str, topic: TopicEntry | None) -> None:
+        """Keep *topic* for the room *key* (``None``: forget the topic)."""
         ...

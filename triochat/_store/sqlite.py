@@ -11,6 +11,10 @@ crash, which may take the last commits with it.
 The file keeps what the windows keep: each room's epoch and last seq, and its
 last ``history_size`` messages (older ones are deleted as new ones commit).
 The file is locked while open, so a second server cannot write into it.
+
+It also keeps the bans and room topics (schema version 2; a version 1 file
+gets the two tables when it is opened).  Expired bans are dropped when the
+file is opened.
 """
 
 from __future__ import annotations
@@ -28,18 +32,21 @@ import trio
 from .base import (
     DEFAULT_HISTORY_SIZE,
     DEFAULT_MAX_PENDING,
+    BanEntry,
     Entry,
     Record,
     StoreError,
     StoreStatistics,
     Ticket,
+    TopicEntry,
     done_ticket,
     new_epoch,
 )
 from .window import RoomState, Windows
 
 APPLICATION_ID = 0x74636874  # "tcht": marks the file as a triochat store
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Version 1: rooms and messages; version 2 adds bans and topics."""
 
 _SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -48,6 +55,15 @@ _SCHEMA = (
     " content TEXT NOT NULL, timestamp REAL NOT NULL, agent INTEGER NOT NULL,"
     " action INTEGER NOT NULL, PRIMARY KEY (room, seq)) WITHOUT ROWID",
 )
+_SCHEMA_2 = (
+    "CREATE TABLE bans (name_key TEXT PRIMARY KEY, name TEXT NOT NULL, banned_by TEXT NOT NULL,"
+    " reason TEXT, since REAL NOT NULL, until REAL)",
+    "CREATE TABLE topics (room_key TEXT PRIMARY KEY, room TEXT NOT NULL, text TEXT NOT NULL,"
+    " set_by TEXT NOT NULL, since REAL NOT NULL)",
+)
+"""What version 2 adds (and what a version 1 file gets when it is opened)."""
+_SAVE_BAN = "INSERT OR REPLACE INTO bans VALUES (?, ?, ?, ?, ?, ?)"
+_SAVE_TOPIC = "INSERT OR REPLACE INTO topics VALUES (?, ?, ?, ?, ?)"
 _INSERT = "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)"
 _UPSERT_ROOM = (
     "INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE"
@@ -61,7 +77,17 @@ class _Discard(NamedTuple):
     new_room_epoch: str
 
 
-_Op = Record | _Discard
+class _SaveBan(NamedTuple):
+    key: str
+    ban: BanEntry | None
+
+
+class _SaveTopic(NamedTuple):
+    key: str
+    topic: TopicEntry | None
+
+
+_Op = Record | _Discard | _SaveBan | _SaveTopic
 
 
 class _Loaded(NamedTuple):
@@ -69,6 +95,8 @@ class _Loaded(NamedTuple):
     new_room_epoch: str
     rooms: dict[str, RoomState]
     unclean: bool
+    bans: dict[str, BanEntry]
+    topics: dict[str, TopicEntry]
 
 
 class SqliteStore(Windows):
@@ -84,6 +112,8 @@ class SqliteStore(Windows):
         self.unclean_start = loaded.unclean
         self.new_room_epoch = loaded.new_room_epoch
         self._rooms = loaded.rooms
+        self._bans = loaded.bans
+        self._topics = loaded.topics
         self._conn = loaded.conn
         self._batch: list[_Op] = []
         self._queue: deque[tuple[list[_Op], Ticket]] = deque()
@@ -114,6 +144,20 @@ class SqliteStore(Windows):
             super().discard(room)
             self._batch.append(_Discard(room, self.new_room_epoch))
             self._pending += 1
+
+    def moderation(self) -> tuple[dict[str, BanEntry], dict[str, TopicEntry]]:
+        """The bans and topics the file had when it was opened (expired bans left out)."""
+        return dict(self._bans), dict(self._topics)
+
+    def save_ban(self, key: str, ban: BanEntry | None) -> None:
+        """Write (or, with ``None``, delete) the ban of the name *key* with the next commit."""
+        self._batch.append(_SaveBan(key, ban))
+        self._pending += 1
+
+    def save_topic(self, key: str, topic: TopicEntry | None) -> None:
+        """Write (or, with ``None``, delete) the topic of the room *key* with the next commit."""
+        self._batch.append(_SaveTopic(key, topic))
+        self._pending += 1
 
     def end_batch(self) -> Ticket:
         """Queue the current batch; its ticket is done when it is committed.
@@ -225,6 +269,18 @@ class SqliteStore(Windows):
                         rows.append((op.room, op.seq, *op.entry))
                     touched[op.room] = (op.epoch, op.seq)
                     continue
+                if isinstance(op, _SaveBan):
+                    if op.ban is None:
+                        conn.execute("DELETE FROM bans WHERE name_key = ?", (op.key,))
+                    else:
+                        conn.execute(_SAVE_BAN, (op.key, *op.ban))
+                    continue
+                if isinstance(op, _SaveTopic):
+                    if op.topic is None:
+                        conn.execute("DELETE FROM topics WHERE room_key = ?", (op.key,))
+                    else:
+                        conn.execute(_SAVE_TOPIC, (op.key, *op.topic))
+                    continue
                 if rows:
                     conn.executemany(_INSERT, rows)
                     rows = []
@@ -298,11 +354,17 @@ def _read(
     if app_id != APPLICATION_ID:
         if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             raise StoreError(f"cannot open store {path}: an SQLite file, but not a triochat store")
-        for statement in _SCHEMA:
+        for statement in _SCHEMA + _SCHEMA_2:
             conn.execute(statement)
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == 1:
+        # Migration 1 -> 2, in the same transaction as the rest of the open.
+        for statement in _SCHEMA_2:
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        version = SCHEMA_VERSION
     if version != SCHEMA_VERSION:
         raise StoreError(f"cannot open store {path}: unknown store version {version}")
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
@@ -343,11 +405,46 @@ def _read(
         window = state.window
         if window and (window[-1].seq != state.last or window[0].seq != state.last - len(window) + 1):
             raise StoreError(f"cannot open store {path}: room {name!r} has gaps in its messages")
+    bans, topics = _read_moderation(conn, path)
     conn.execute(_SET_META, ("new_room_epoch", new_room_epoch))
     conn.execute(_SET_META, ("clean", "0"))
     conn.execute("COMMIT")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
-    return _Loaded(conn, new_room_epoch, rooms, unclean)
+    return _Loaded(conn, new_room_epoch, rooms, unclean, bans, topics)
+
+
+def _read_moderation(
+    conn: sqlite3.Connection, path: str
+) -> tuple[dict[str, BanEntry], dict[str, TopicEntry]]:
+    """The bans that have not expired (the others are deleted) and the topics."""
+    conn.execute("DELETE FROM bans WHERE until IS NOT NULL AND until <= ?", (time.time(),))
+    bans: dict[str, BanEntry] = {}
+    for key, name, by, reason, since, until in conn.execute(
+        "SELECT name_key, name, banned_by, reason, since, until FROM bans"
+    ).fetchall():
+        if not (
+            isinstance(key, str)
+            and isinstance(name, str)
+            and isinstance(by, str)
+            and (reason is None or isinstance(reason, str))
+            and isinstance(since, float | int)
+            and (until is None or isinstance(until, float | int))
+        ):
+            raise StoreError(f"cannot open store {path}: a malformed ban entry")
+        bans[key] = BanEntry(name, by, reason, float(since), None if until is None else float(until))
+    topics: dict[str, TopicEntry] = {}
+    rows = conn.execute("SELECT room_key, room, text, set_by, since FROM topics").fetchall()
+    for key, room, text, by, since in rows:
+        if not (
+            isinstance(key, str)
+            and isinstance(room, str)
+            and isinstance(text, str)
+            and isinstance(by, str)
+            and isinstance(since, float | int)
+        ):
+            raise StoreError(f"cannot open store {path}: a malformed topic entry")
+        topics[key] = TopicEntry(room, text, by, float(since))
+    return bans, topics
 
 
 @asynccontextmanager

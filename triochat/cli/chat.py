@@ -450,7 +450,7 @@ class ChatSession:
         if isinstance(command, commands.CommandError):
             self.ui.show(Error("bad_command", command.message), self.name or "")
             return True
-        if isinstance(command, commands.Help):
+        if isinstance(command, commands.Help) and self.client is None:
             self.ui.show(HelpText(commands.HELP_LINES), self.name or "")
             return True
         client = self.client

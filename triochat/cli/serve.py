@@ -230,6 +230,8 @@ FLAG_SETTINGS = (
     "log_format",
     "no_metrics",
     "trusted_proxies",
+    "operators",
+    "local_operators",
 )
 """Settings of ``triochat serve`` besides :data:`OPTIONS` (flags with their own handling)."""
 
@@ -304,6 +306,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a reverse proxy (address or network, or 'unix') whose X-Forwarded-For names the client "
         "(repeatable); from anyone else the field is ignored",
     )
+    parser.add_argument(
+        "--operator",
+        action="append",
+        dest="operators",
+        metavar="NAME",
+        help="a user who may /kick, /ban, /mute and set /topic (repeatable); needs --token or "
+        "--basic-auth for NAME, or --local-operators",
+    )
+    parser.add_argument(
+        "--local-operators",
+        action="store_true",
+        default=None,
+        help="trust loopback and Unix-socket users to be the operator they log in as "
+        "(not behind a local reverse proxy)",
+    )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default: info")
     parser.add_argument(
         "--log-format", choices=["text", "json"], help="log line format on stderr (default: text)"
@@ -313,7 +330,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 TOML_TABLES = ("serve", "server")
 """The tables a config file may put its settings in (or none: top-level keys)."""
 
-_TOML_ALIASES = {"room": "rooms", "token": "tokens", "trusted_proxy": "trusted_proxies", "unix": "unix_path"}
+_TOML_ALIASES = {
+    "room": "rooms",
+    "token": "tokens",
+    "trusted_proxy": "trusted_proxies",
+    "unix": "unix_path",
+    "operator": "operators",
+}
 """Keys spelled like their (repeatable) flag, for settings whose name is a plural."""
 
 
@@ -470,6 +493,11 @@ def build_server(settings: dict[str, Any]) -> ChatServer:
         settings["rate_limit_for"] = _rate_limits(settings["rate_limit_for"], settings.get("rate_burst"))
     if "rooms" in settings:
         settings["rooms"] = tuple(settings["rooms"])
+    if "operators" in settings:
+        operators = settings["operators"]
+        if not isinstance(operators, list) or not all(isinstance(name, str) for name in operators):
+            raise UsageError('operators must be a list of names, e.g. operators = ["alice"]')
+        settings["operators"] = tuple(operators)
     for key in OPTIONAL_TIMES:
         if isinstance(settings.get(key), str) and str(settings[key]).lower() == OFF:
             settings[key] = None

@@ -167,6 +167,36 @@ class HelpText:
     lines: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Moderated:
+    """An operator (or the server) acted on *name*; everyone concerned is told.
+
+    ``action`` is ``"kick"``, ``"ban"``, ``"unban"``, ``"mute"`` or
+    ``"unmute"``; ``by`` is who did it (an operator's name, or ``server``);
+    ``duration`` is in seconds (``None``: until lifted); ``room`` is the room
+    of a mute (``None`` for the others).
+    """
+
+    action: str
+    name: str
+    by: str
+    reason: str | None = None
+    duration: float | None = None
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomTopic:
+    """*room*'s topic (``""``: none), shown on entering the room and when it changes.
+
+    ``by`` is who set it when it just changed, ``None`` when it is only shown.
+    """
+
+    room: str
+    text: str
+    by: str | None = None
+
+
 SHUTDOWN = Notice("server is shutting down", code="shutdown")
 
 Event = (
@@ -185,4 +215,6 @@ Event = (
     | Error
     | HelpText
     | HistoryPage
+    | Moderated
+    | RoomTopic
 )

@@ -25,12 +25,14 @@ from .events import (
     HelpText,
     Joined,
     Left,
+    Moderated,
     NameChanged,
     Notice,
     PrivateChat,
     Renamed,
     RoomEntered,
     RoomList,
+    RoomTopic,
     WhoList,
 )
 from .jsonwire import FrameError, load_json, text_problem, utf8_safe
@@ -146,6 +148,10 @@ def event_text(event: Event) -> str | None:
         return _from_server("\n".join(lines), "help")
     if isinstance(event, Notice):
         return _from_server(linewire.event_text(event), event.code)
+    if isinstance(event, Moderated):
+        return _from_server(linewire.event_text(event), "moderation")
+    if isinstance(event, RoomTopic):
+        return _from_server(linewire.event_text(event), "topic")
     if isinstance(event, WhoList | RoomList | NameChanged | RoomEntered):
         return _from_server(linewire.event_text(event), type(event).__name__.lower())
     return None

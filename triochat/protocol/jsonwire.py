@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import commands
+from .durations import duration_problem, parse_duration
 from .events import (
     ChatMessage,
     Error,
@@ -21,12 +22,14 @@ from .events import (
     HelpText,
     Joined,
     Left,
+    Moderated,
     NameChanged,
     Notice,
     PrivateChat,
     Renamed,
     RoomEntered,
     RoomList,
+    RoomTopic,
     Welcome,
     WhoList,
 )
@@ -175,7 +178,92 @@ def decode_client_frame(text: str | bytes) -> ClientFrame | FrameError | None:
         return commands.Help()
     if kind == "quit":
         return commands.Quit()
+    if kind in _MODERATION_FRAMES:
+        return _moderation_frame(obj)
     return FrameError("unknown_type", f"unknown frame type '{kind}'")
+
+
+_MODERATION_FRAMES = frozenset({"kick", "ban", "unban", "mute", "unmute", "topic"})
+
+
+def _optional_text(obj: dict[str, Any], key: str, limit: int) -> str | FrameError | None:
+    if obj.get(key) is None:
+        return None
+    value = _text_field(obj, key)
+    if isinstance(value, FrameError):
+        return value
+    if len(value) > limit:
+        return FrameError("bad_field", f"'{obj['type']}' '{key}' is longer than {limit} characters")
+    return value
+
+
+def _duration_field(obj: dict[str, Any]) -> float | FrameError | None:
+    """``duration``: seconds (a number) or a string such as ``"10m"``; absent or null: none."""
+    value = obj.get("duration")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        seconds = parse_duration(value)
+        return FrameError("bad_field", f"'{obj['type']}' {seconds}") if isinstance(seconds, str) else seconds
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        problem = duration_problem(float(value))
+        if problem:
+            return FrameError("bad_field", f"'{obj['type']}' 'duration': {problem}")
+        return float(value)
+    return FrameError("bad_field", f"'{obj['type']}' 'duration' must be seconds or a string like \"10m\"")
+
+
+def _moderation_frame(obj: dict[str, Any]) -> commands.ModerationCommand | FrameError:
+    kind = obj["type"]
+    room: str | None = None
+    if obj.get("room") is not None:
+        given = _name_field(obj, "room", "room name")
+        if isinstance(given, FrameError):
+            return given
+        room = given
+    if kind == "topic":
+        topic = _optional_text(obj, "text", commands.MAX_TOPIC_LENGTH)
+        return topic if isinstance(topic, FrameError) else commands.Topic(topic, room)
+    name = _name_field(obj, "name")
+    if isinstance(name, FrameError):
+        return name
+    if kind == "unban":
+        return commands.Unban(name)
+    if kind == "unmute":
+        return commands.Unmute(name, room)
+    duration = _duration_field(obj) if kind in ("ban", "mute") else None
+    if isinstance(duration, FrameError):
+        return duration
+    if kind == "mute":
+        return commands.Mute(name, duration, room)
+    reason = _optional_text(obj, "reason", commands.MAX_REASON_LENGTH)
+    if isinstance(reason, FrameError):
+        return reason
+    if kind == "kick":
+        return commands.Kick(name, reason)
+    return commands.Ban(name, duration, reason)
+
+
+def _moderation_client_object(frame: commands.ModerationCommand) -> dict[str, Any]:
+    obj: dict[str, Any]
+    if isinstance(frame, commands.Topic):
+        obj = {"type": "topic"}
+        if frame.text is not None:
+            obj["text"] = frame.text
+    elif isinstance(frame, commands.Kick):
+        obj = {"type": "kick", "name": frame.name, "reason": frame.reason}
+    elif isinstance(frame, commands.Ban):
+        obj = {"type": "ban", "name": frame.name, "duration": frame.duration, "reason": frame.reason}
+    elif isinstance(frame, commands.Unban):
+        obj = {"type": "unban", "name": frame.name}
+    elif isinstance(frame, commands.Mute):
+        obj = {"type": "mute", "name": frame.name, "duration": frame.duration}
+    else:
+        obj = {"type": "unmute", "name": frame.name}
+    room = getattr(frame, "room", None)
+    if room is not None:
+        obj["room"] = room
+    return {k: v for k, v in obj.items() if v is not None}
 
 
 def encode_client_frame(frame: ClientFrame) -> str:
@@ -205,6 +293,10 @@ def encode_client_frame(frame: ClientFrame) -> str:
         return _dumps({"type": "help"})
     if isinstance(frame, commands.Quit):
         return _dumps({"type": "quit"})
+    if isinstance(frame, commands.Kick | commands.Ban | commands.Unban | commands.Mute | commands.Unmute):
+        return _dumps(_moderation_client_object(frame))
+    if isinstance(frame, commands.Topic):
+        return _dumps(_moderation_client_object(frame))
     raise TypeError(f"not a client frame: {frame!r}")
 
 
@@ -265,6 +357,18 @@ def event_object(event: Event) -> dict[str, Any]:
         return {"type": "error", "code": event.code, "message": event.text}
     if isinstance(event, HelpText):
         return {"type": "help", "lines": list(event.lines)}
+    if isinstance(event, Moderated):
+        return {
+            "type": "moderation",
+            "action": event.action,
+            "name": event.name,
+            "by": event.by,
+            "reason": event.reason,
+            "duration": event.duration,
+            "room": event.room,
+        }
+    if isinstance(event, RoomTopic):
+        return {"type": "topic", "room": event.room, "text": event.text, "by": event.by}
     raise TypeError(f"not an event: {event!r}")
 
 
@@ -369,4 +473,22 @@ def _event_from(obj: dict[str, Any]) -> Event | FrameError:
         return Error(_str(obj, "code"), _str(obj, "message"))
     if kind == "help":
         return HelpText(_names(obj, "lines"))
+    if kind == "moderation":
+        duration = obj.get("duration")
+        if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int | float)):
+            raise TypeError("'duration' must be a number or null")
+        return Moderated(
+            _str(obj, "action"),
+            _str(obj, "name"),
+            _str(obj, "by"),
+            _optional_str(obj, "reason"),
+            None if duration is None else float(duration),
+            _optional_str(obj, "room"),
+        )
+    if kind == "topic":
+        return RoomTopic(_str(obj, "room"), _str(obj, "text"), _optional_str(obj, "by"))
     return FrameError("unknown_type", f"unknown frame type '{kind}'")
+
+
+def _optional_str(obj: dict[str, Any], key: str) -> str | None:
+    return None if obj.get(key) is None else _str(obj, key)

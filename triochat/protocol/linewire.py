@@ -14,12 +14,14 @@ from .events import (
     HistoryPage,
     Joined,
     Left,
+    Moderated,
     NameChanged,
     Notice,
     PrivateChat,
     Renamed,
     RoomEntered,
     RoomList,
+    RoomTopic,
     Welcome,
     WhoList,
 )
@@ -74,6 +76,10 @@ def _single_line(event: Event) -> str:
         return text.notice(event.text)
     if isinstance(event, Error):
         return text.error(event.text)
+    if isinstance(event, Moderated):
+        return text.moderated(event.action, event.name, event.by, event.reason, event.duration, event.room)
+    if isinstance(event, RoomTopic):
+        return text.topic(event.room, event.text, event.by)
     raise TypeError(f"not an event: {event!r}")
 
 

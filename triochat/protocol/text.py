@@ -33,6 +33,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from .durations import format_duration
+
 CONTINUATION = "  | "
 """The start of every line that continues a multi-line message."""
 
@@ -216,6 +218,57 @@ def welcome(name: str) -> str:
 def goodbye(name: str) -> str:
     """The last line of a session the user ended."""
     return f"Goodbye {printable(name)}."
+
+
+_DONE = {"kick": "kicked", "ban": "banned", "unban": "unbanned", "mute": "muted", "unmute": "unmuted"}
+
+
+def moderation_text(
+    action: str,
+    name: str,
+    by: str,
+    reason: str | None = None,
+    duration: float | None = None,
+    room: str | None = None,
+) -> str:
+    """What an operator did, in words: ``alice was banned by op for 2h (spam)`` (one line, unframed)."""
+    words = f"{name} was {_DONE.get(action, action)}"
+    if room is not None:
+        words += f" in #{room}"
+    words += f" by {by}"
+    if action in ("ban", "mute"):
+        words += f" for {format_duration(duration)}" if duration is not None else ""
+        if action == "mute" and duration is None:
+            words += " until unmuted"
+    if reason:
+        words += f" ({reason})"
+    return words
+
+
+def moderated(
+    action: str,
+    name: str,
+    by: str,
+    reason: str | None = None,
+    duration: float | None = None,
+    room: str | None = None,
+) -> str:
+    """The notice line of a moderation action: ``*** alice was kicked by op (spam) ***``.
+
+    The reason is the operator's text: like all text, it is made safe and kept on one line.
+    """
+    return notice(moderation_text(action, name, by, reason, duration, room))
+
+
+def topic(room: str, text: str, by: str | None = None) -> str:
+    """A room's topic: shown on entering the room, or its change by *by*."""
+    if by is not None:
+        if not text:
+            return notice(f"{by} cleared the topic of #{room}")
+        return notice(f"{by} set the topic of #{room}: {text}")
+    if not text:
+        return notice(f"#{room} has no topic")
+    return notice(f"topic of #{room}: {text}")
 
 
 PROMPT_NAME = "Enter your name:"

@@ -18,7 +18,7 @@ from .._runtime import Runtime
 from .._version import __version__
 from ..auth import Accept, ConnectionInfo, Reject
 from ..protocol import commands, linewire, text
-from ..protocol.events import Error, HelpText, Welcome
+from ..protocol.events import Error, Welcome
 from ..protocol.lines import InvalidUtf8, Line, LineDecoder, LineEvent, LineTooLong, encode_line
 from ..protocol.names import name_problem
 
@@ -108,15 +108,23 @@ async def _login(runtime: Runtime, conn: Connection, reader: _LineReader) -> boo
             push(encode_line(text.error(f"invalid name: {problem}")))
             push(prompt)
             continue
-        if runtime.claim_name(conn, name):
+        banned = runtime.banned(conn, name)
+        if banned is not None:
+            push(encode_line(text.error(banned.text)))
+        elif runtime.claim_name(conn, name):
             return True
-        push(encode_line(text.error(f"the name {name} is taken, try another")))
+        else:
+            push(encode_line(text.error(f"the name {name} is taken, try another")))
         push(prompt)
 
 
 def _claim_identity(runtime: Runtime, conn: Connection, identity: str) -> bool:
     """Log in under the name an auth hook decided; ``False`` if it is taken."""
     conn.outbox.push(encode_line(banner(runtime)))
+    banned = runtime.banned(conn, identity)
+    if banned is not None:
+        conn.outbox.push(encode_line(text.error(banned.text)))
+        return False
     if runtime.claim_name(conn, identity, identity=identity):
         return True
     conn.outbox.push(encode_line(text.error(f"the name {identity} is taken")))
@@ -181,8 +189,6 @@ async def run_line_session(runtime: Runtime, conn: Connection, stream: trio.abc.
             continue
         if isinstance(command, commands.CommandError):
             await runtime.request(conn, Reply(Error("bad_command", command.message)))
-        elif isinstance(command, commands.Help):
-            await runtime.request(conn, Reply(HelpText(commands.HELP_LINES)))
         else:
             await runtime.request(conn, command)
             if isinstance(command, commands.Quit):

@@ -22,7 +22,7 @@ from .._connection import Connection
 from .._runtime import Runtime
 from ..auth import ConnectionInfo, Reject
 from ..protocol import commands, gtwire, jsonwire, v2wire
-from ..protocol.events import Error, Event, HelpText, Welcome
+from ..protocol.events import Error, Event, Welcome
 from ..protocol.names import name_problem
 from ..protocol.wsframe import text_frame
 from ..protocol.wshandshake import PlainRequest
@@ -212,6 +212,9 @@ def _claim(runtime: Runtime, conn: Connection, name: str | None, identity: str |
     if problem is not None:
         runtime.refuse(conn, name, f"invalid name: {problem}", kind="invalid_name")
         return Error("login_refused", f"invalid name: {problem}")
+    banned = runtime.banned(conn, name)
+    if banned is not None:
+        return banned
     if not runtime.claim_name(conn, name, identity=identity):
         return Error("name_taken", f"User {name} is already connected")
     return None
@@ -264,8 +267,6 @@ def _interpreter(
             return Reply(Error(frame.code, frame.message))
         if isinstance(frame, login):
             return Reply(Error("already_logged_in", "already logged in"))
-        if isinstance(frame, commands.Help):
-            return Reply(HelpText(commands.HELP_LINES))
         return frame  # type: ignore[return-value]  # the decoder gives commands otherwise
 
     return interpret
