@@ -10,6 +10,7 @@ from ._ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimit
 from ._store import StoreError, parse_store_spec
 from .auth import AuthHook
 from .protocol.names import name_problem
+from .protocol.origin import origin_problem
 
 DEFAULT_WS_PORT = 8723
 DEFAULT_TCP_PORT = 8724
@@ -98,6 +99,14 @@ class ServerConfig:
     """Recent messages a user gets on entering a room (line protocol and
     protocol version 2; version 2 clients can page back further)."""
 
+    web: bool = True
+    """Serve the chat page (``/``, ``/index.html`` and ``/static/...``) on the WebSocket port."""
+    allowed_origins: tuple[str, ...] = ()
+    """Web pages besides the server's own that may open WebSocket connections,
+    as origins (``https://chat.example.com``).  A handshake with another
+    ``Origin`` gets HTTP 403; one without ``Origin`` (not from a browser) is
+    not affected (see :mod:`triochat.protocol.origin`)."""
+
     def __post_init__(self) -> None:
         for name in (
             "max_line_bytes",
@@ -151,3 +160,9 @@ class ServerConfig:
             problem = name_problem(room, what="room name")
             if problem:
                 raise ValueError(f"room {room!r}: {problem}")
+        if isinstance(self.allowed_origins, str) or not all(isinstance(o, str) for o in self.allowed_origins):
+            raise ValueError("allowed_origins must be a list of origins, e.g. ('https://chat.example.com',)")
+        for origin in self.allowed_origins:
+            problem = origin_problem(origin)
+            if problem:
+                raise ValueError(f"allowed_origins: {problem}")

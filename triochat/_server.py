@@ -25,6 +25,7 @@ from .protocol.lines import encode_line
 from .transports.lines import run_line_session
 from .transports.sockets import SocketStream, accept_loop, bind_tcp, bind_unix, set_keepalive
 from .transports.websocket import run_ws_session, v1_wire
+from .web import register as register_web_page
 
 REFUSAL_SLOTS = 64
 """WebSocket connections beyond ``max_connections`` still answered with HTTP 503."""
@@ -207,6 +208,8 @@ class ChatServer:
             raise RuntimeError("this ChatServer has already run; create a new one")
         config = self.config
         runtime = self._runtime = Runtime(config, self._chain)
+        if config.web:
+            register_web_page(runtime.http_routes)
         try:
             async with open_store(config.store, history_size=config.history_size) as store:
                 runtime.use_store(store)

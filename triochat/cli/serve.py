@@ -222,6 +222,8 @@ FLAG_SETTINGS = (
     "rate_limit_for",
     "log_level",
     "log_format",
+    "no_web",
+    "allowed_origins",
 )
 """Settings of ``triochat serve`` besides :data:`OPTIONS` (flags with their own handling)."""
 
@@ -282,6 +284,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=RATE[/BURST]",
         help="another rate limit (or off) for the user logged in as NAME, e.g. a trusted bot (repeatable)",
     )
+    parser.add_argument(
+        "--no-web", action="store_true", default=None, help="do not serve the chat page on the WebSocket port"
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        dest="allowed_origins",
+        metavar="ORIGIN",
+        help="let pages from ORIGIN (e.g. https://chat.example.com) open WebSocket connections, "
+        "besides the server's own page (repeatable)",
+    )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default: info")
     parser.add_argument(
         "--log-format", choices=["text", "json"], help="log line format on stderr (default: text)"
@@ -291,7 +304,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 TOML_TABLES = ("serve", "server")
 """The tables a config file may put its settings in (or none: top-level keys)."""
 
-_TOML_ALIASES = {"room": "rooms", "token": "tokens"}
+_TOML_ALIASES = {"room": "rooms", "token": "tokens", "allow_origin": "allowed_origins"}
 """Keys spelled like their (repeatable) flag, for settings whose name is a plural."""
 
 
@@ -441,6 +454,11 @@ def build_server(settings: dict[str, Any]) -> ChatServer:
         settings["rate_limit_for"] = _rate_limits(settings["rate_limit_for"], settings.get("rate_burst"))
     if "rooms" in settings:
         settings["rooms"] = tuple(settings["rooms"])
+    if settings.pop("no_web", False):
+        settings["web"] = False
+    if "allowed_origins" in settings:
+        given = settings["allowed_origins"]
+        settings["allowed_origins"] = (given,) if isinstance(given, str) else tuple(given)
     for key in OPTIONAL_TIMES:
         if isinstance(settings.get(key), str) and str(settings[key]).lower() == OFF:
             settings[key] = None

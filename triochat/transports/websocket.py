@@ -9,6 +9,7 @@ wire format (compressed formats included).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -23,6 +24,7 @@ from ..auth import ConnectionInfo, Reject
 from ..protocol import commands, gtwire, jsonwire, v2wire
 from ..protocol.events import Error, Event, HelpText, Welcome
 from ..protocol.names import name_problem
+from ..protocol.origin import origin_allowed
 from ..protocol.wsframe import text_frame
 from ..protocol.wshandshake import PlainRequest
 from ..protocol.wshandshake import UpgradeRequest as Request
@@ -33,6 +35,8 @@ from .wswire import gt_wire, v1_wire, v2_wire, wire_for
 LoginFrame = TypeVar("LoginFrame", jsonwire.Login, v2wire.LoginV2)
 
 __all__ = ["connection_info", "gt_wire", "run_ws_session", "v1_wire", "v2_wire"]
+
+log = logging.getLogger("triochat.websocket")
 
 
 def _silent(event: Event) -> bytes:
@@ -67,6 +71,12 @@ def _headers(head: bytes) -> tuple[tuple[str, str], ...]:
     return tuple(fields)
 
 
+def _origin(head: bytes) -> str | None:
+    """The request's ``Origin`` field (``None`` without one; several are joined, and so refused)."""
+    values = [value for name, value in _headers(head) if name == "origin"]
+    return ", ".join(values) if values else None
+
+
 def connection_info(request: Request, head: bytes, peer: str) -> ConnectionInfo:
     """What an auth hook sees of a WebSocket request."""
     return ConnectionInfo(transport="ws", path=request.target, headers=_headers(head), peer=peer)
@@ -88,6 +98,15 @@ async def _admit(
     route = _route(request)
     if route is None:
         link.refuse(404, body=b"unknown path: use /v1, /v2 or /ws/NAME")
+        return None
+    origin = _origin(link.head)
+    if not origin_allowed(origin, request.host, runtime.config.allowed_origins):
+        log.warning("refused a WebSocket handshake from %s: origin %r is not allowed (403)", conn.peer, origin)
+        link.refuse(
+            403,
+            body=b"this origin may not connect: only the server's own pages and the origins "
+            b"given with --allow-origin may open a WebSocket here",
+        )
         return None
     decision = await runtime.authorize(connection_info(request, link.head, conn.peer))
     if isinstance(decision, Reject):
