@@ -23,6 +23,7 @@ from typing import TypeVar
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.chromium.webdriver import ChromiumDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -102,7 +103,11 @@ class ServerProcess:
         ]
         with open(self.log, "a", encoding="utf-8") as log:
             self.process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+                command,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         assert self.process.stdout is not None
         deadline = time.monotonic() + WAIT
@@ -111,7 +116,9 @@ class ServerProcess:
             line = self.process.stdout.readline()
             if not line:
                 self.process.wait()
-                raise AssertionError(f"triochat serve exited ({self.process.returncode}): {self.log.read_text()}")
+                raise AssertionError(
+                    f"triochat serve exited ({self.process.returncode}): {self.log.read_text()}"
+                )
             if line.startswith("triochat serving on"):
                 serving += 1
             if time.monotonic() > deadline:
@@ -175,7 +182,7 @@ class LineUser:
 
 
 def start_browser(profile: Path, *, width: int = 1100, height: int = 720) -> WebDriver:
-    """A headless Chromium with a fresh profile in *profile*; :class:`BrowserUnavailable` if it cannot start."""
+    """A headless Chromium with its profile in *profile*; :class:`BrowserUnavailable` if it cannot start."""
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
     if missing:
         raise BrowserUnavailable(
@@ -315,6 +322,7 @@ def wait_text(driver: WebDriver, text: str) -> None:
 
 def severe_console_errors(driver: WebDriver, *, ignore: tuple[str, ...] = ()) -> list[str]:
     """The page's console errors (CSP violations, script errors) not matching *ignore*."""
+    assert isinstance(driver, ChromiumDriver)
     entries = driver.get_log("browser")  # type: ignore[no-untyped-call]
     found = []
     for entry in entries:

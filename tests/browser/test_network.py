@@ -155,7 +155,9 @@ def test_a_page_from_another_origin_cannot_connect(serve: ServerFactory, browser
     page = browser()
     with other_site(CROSS_SITE_PAGE) as url:
         page.get(f"{url}#{server.port}")
-        outcome = wait_for("the cross-site WebSocket to end", lambda: result_of(page) != "waiting" and result_of(page))
+        outcome = wait_for(
+            "the cross-site WebSocket to end", lambda: result_of(page) != "waiting" and result_of(page)
+        )
     assert outcome == "closed 1006"
     wait_for("the refusal in the server's log", lambda: "origin 'http://127.0.0.1:" in server.logged())
     assert "is not allowed (403)" in server.logged()
@@ -168,5 +170,8 @@ def test_an_allowed_origin_may_connect(serve: ServerFactory, browser: BrowserFac
     with other_site(CROSS_SITE_PAGE) as url:
         server = serve("--allow-origin", url.rstrip("/"))
         page.get(f"{url}#{server.port}")
-        assert wait_for("the WebSocket to open", lambda: result_of(page) != "waiting" and result_of(page)) == "open"
+        assert (
+            wait_for("the WebSocket to open", lambda: result_of(page) != "waiting" and result_of(page))
+            == "open"
+        )
     assert "403" not in server.logged()

@@ -58,7 +58,9 @@ def normalize_origin(origin: str) -> str | None:
 def origin_problem(origin: str) -> str | None:
     """Why *origin* cannot be in an allowed-origins list, or ``None`` if it can."""
     if normalize_origin(origin) is None:
-        return f"{origin!r} is not an origin: write it as http(s)://HOST or http(s)://HOST:PORT, without a path"
+        return (
+            f"{origin!r} is not an origin: write it as http(s)://HOST or http(s)://HOST:PORT, without a path"
+        )
     return None
 
 

@@ -101,7 +101,9 @@ async def _admit(
         return None
     origin = _origin(link.head)
     if not origin_allowed(origin, request.host, runtime.config.allowed_origins):
-        log.warning("refused a WebSocket handshake from %s: origin %r is not allowed (403)", conn.peer, origin)
+        log.warning(
+            "refused a WebSocket handshake from %s: origin %r is not allowed (403)", conn.peer, origin
+        )
         link.refuse(
             403,
             body=b"this origin may not connect: only the server's own pages and the origins "

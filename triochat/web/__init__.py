@@ -91,7 +91,10 @@ def _answer(file: StaticFile, runtime: Runtime, request: PlainRequest) -> HttpRe
     headers = (
         ("Cache-Control", "no-cache"),
         ("ETag", file.etag),
-        ("Content-Security-Policy", content_security_policy(request.host, tls=runtime.config.ssl_context is not None)),
+        (
+            "Content-Security-Policy",
+            content_security_policy(request.host, tls=runtime.config.ssl_context is not None),
+        ),
         ("X-Content-Type-Options", "nosniff"),
         ("Referrer-Policy", "no-referrer"),
         ("X-Frame-Options", "DENY"),
