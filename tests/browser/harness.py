@@ -202,7 +202,22 @@ def start_browser(profile: Path, *, width: int = 1100, height: int = 720) -> Web
         raise BrowserUnavailable(f"headless Chromium did not start: {exc.msg or exc}") from None
     driver.set_page_load_timeout(WAIT)
     driver.set_script_timeout(WAIT)
+    set_viewport(driver, width, height)
     return driver
+
+
+def set_viewport(driver: WebDriver, width: int, height: int, *, mobile: bool = False) -> None:
+    """Make the page's viewport exactly *width* x *height* CSS pixels (a phone's with *mobile*)."""
+    assert isinstance(driver, ChromiumDriver)
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+
+
+def prefer_color_scheme(driver: WebDriver, scheme: str) -> None:
+    """Make the page see ``prefers-color-scheme: scheme`` (``light`` or ``dark``)."""
+    assert isinstance(driver, ChromiumDriver)
+    features = [{"name": "prefers-color-scheme", "value": scheme}]
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": features})
 
 
 def fresh_profile() -> Path:

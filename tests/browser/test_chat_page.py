@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
@@ -11,10 +13,12 @@ from .harness import (
     focused_id,
     log_in,
     members,
+    prefer_color_scheme,
     private_messages,
     room_button,
     room_names,
     say,
+    set_viewport,
     severe_console_errors,
     shown_messages,
     shown_notes,
@@ -197,3 +201,36 @@ def test_unread_counts_switching_and_leaving_rooms(
     alice.find_element(By.ID, "leave-room").click()
     wait_for("#dev gone", lambda: room_names(alice) == ["lobby"])
     assert alice.find_element(By.ID, "room-title").text == "#lobby"
+
+
+def test_phone_width_and_the_systems_dark_preference(serve: ServerFactory, browser: BrowserFactory) -> None:
+    server = serve()
+    phone = browser()
+    set_viewport(phone, 375, 667, mobile=True)
+    log_in(phone, server.url, "erin")
+    say(phone, "a long line " * 40)
+    wait_for("the message", lambda: len(texts(phone)) == 1)
+    # One column: nothing wider than the screen, the message box and the log on screen.
+    layout = phone.execute_script(
+        """
+        const box = (id) => document.getElementById(id).getBoundingClientRect();
+        return {scroll: document.documentElement.scrollWidth, width: window.innerWidth,
+                message: box('message'), log: box('log'), rooms: box('room-list')};
+        """
+    )
+    assert layout["scroll"] <= layout["width"] == 375
+    for part in ("message", "log", "rooms"):
+        assert layout[part]["left"] >= 0 and layout[part]["right"] <= 375, (part, layout[part])
+        assert layout[part]["top"] >= 0 and layout[part]["bottom"] <= 667, (part, layout[part])
+    assert layout["log"]["height"] > 200
+
+    def background() -> int:
+        """The page's background brightness: the sum of its red, green and blue."""
+        color = str(phone.execute_script("return getComputedStyle(document.body).backgroundColor;"))
+        return sum(int(c) for c in re.findall(r"\d+", color)[:3])
+
+    prefer_color_scheme(phone, "light")
+    light = background()
+    prefer_color_scheme(phone, "dark")
+    dark = background()
+    assert dark < 200 < 600 < light
