@@ -7,6 +7,7 @@ import re
 import pytest
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from .conftest import BrowserFactory, LineUserFactory, ServerFactory
 from .harness import (
@@ -116,6 +117,28 @@ def test_history_shows_on_entering_and_older_messages_on_scrolling_back(
     carol.send("live again")
     wait_text(alice, "live again")
     assert texts(alice)[-2:] == ["message 12", "live again"]
+
+
+def test_with_no_history_on_entering_the_page_can_still_page_back(
+    serve: ServerFactory, browser: BrowserFactory, line_user: LineUserFactory
+) -> None:
+    server = serve("--join-history", "0")
+    carol = line_user(server, "carol")
+    for number in range(1, 4):
+        carol.send(f"message {number}")
+    carol.send("/who")
+    carol.read_until(lambda line: line.startswith("*** 1 in #lobby"))
+    alice = browser()
+    log_in(alice, server.url, "alice")
+    older = alice.find_element(By.ID, "older")
+    wait_for("the button for older messages", older.is_displayed)
+    assert texts(alice) == []
+    older.send_keys(Keys.ENTER)
+    wait_for("the history", lambda: texts(alice) == ["message 1", "message 2", "message 3"])
+    wait_for("no more to load", lambda: not older.is_displayed())
+    carol.send("message 4")
+    wait_text(alice, "message 4")
+    assert texts(alice) == ["message 1", "message 2", "message 3", "message 4"]
 
 
 def test_html_in_a_message_is_shown_as_text_and_runs_nothing(

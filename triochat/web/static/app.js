@@ -175,7 +175,9 @@
       case "welcome":
         return onWelcome(frame);
       case "error":
-        return state.welcomed ? note(currentRoom(), `Error: ${frame.message}`, "error") : onRefused(frame);
+        if (!state.welcomed) return onRefused(frame);
+        state.pendingJoin = null; // a /join that failed must not switch rooms later
+        return note(currentRoom(), `Error: ${frame.message}`, "error");
       case "room":
         return onRoom(frame);
       case "message":
@@ -480,9 +482,15 @@
     );
   }
 
+  // Are there messages older than those on screen? (None shown yet: any at all?)
+  function hasOlder(room) {
+    if (room.noMore) return false;
+    return room.oldest === null ? room.entered > 0 : room.oldest > 1;
+  }
+
   function renderOlder() {
     const room = currentRoom();
-    ui.older.hidden = !room || room.noMore || room.oldest === null || room.oldest <= 1;
+    ui.older.hidden = !room || !hasOlder(room);
     ui.older.disabled = !!room && room.loading;
   }
 
@@ -546,8 +554,10 @@
 
   function loadOlder() {
     const room = currentRoom();
-    if (!room || room.loading || room.noMore || room.oldest === null || room.oldest <= 1) return;
-    if (send({ type: "history", room: room.name, before: room.oldest, limit: HISTORY_PAGE })) {
+    if (!room || room.loading || !hasOlder(room)) return;
+    const frame = { type: "history", room: room.name, limit: HISTORY_PAGE };
+    if (room.oldest !== null) frame.before = room.oldest;
+    if (send(frame)) {
       room.loading = true;
       renderOlder();
     }
