@@ -54,7 +54,7 @@ async def test_the_page_and_its_files_have_their_types_and_security_headers() ->
             assert re.fullmatch(r'"[0-9a-f]{20}"', headers["etag"])
             policy = headers["content-security-policy"]
             assert policy.startswith("default-src 'none'; script-src 'self'; style-src 'self';")
-            assert "connect-src 'self' ws://127.0.0.1:8723;" in policy
+            assert "connect-src 'self' ws://127.0.0.1:8723 wss://127.0.0.1:8723;" in policy
             assert "frame-ancestors 'none'" in policy
         _, _, page = await fetch(server, "/")
         assert b'<script src="/static/app.js" defer></script>' in page
@@ -100,7 +100,9 @@ def test_the_policy_names_the_websocket_of_the_host_asked_for_and_nothing_odd() 
     assert "connect-src 'self' wss://chat.example.com;" in content_security_policy(
         "chat.example.com", tls=True
     )
-    assert "connect-src 'self' ws://[::1]:8723;" in content_security_policy("[::1]:8723", tls=False)
+    assert "connect-src 'self' ws://[::1]:8723 wss://[::1]:8723;" in content_security_policy(
+        "[::1]:8723", tls=False
+    )
     # A Host that is not a plain host[:port] cannot add to the policy.
     odd = content_security_policy("x; script-src *", tls=False)
     assert "connect-src 'self';" in odd

@@ -191,6 +191,11 @@ def test_the_keyboard_alone_logs_in_and_sends(serve: ServerFactory, browser: Bro
         """
     )
     assert unlabelled == []
+    # /quit goes back to the name field, which has the focus again.
+    type_keys(page, "/quit")
+    wait_for("the name field again", lambda: page.find_element(By.ID, "login-view").is_displayed())
+    assert page.find_element(By.ID, "login-error").text == "You left the chat."
+    assert focused_id(page) == "name"
 
 
 def test_unread_counts_switching_and_leaving_rooms(

@@ -46,6 +46,12 @@ def test_the_page_recovers_after_a_restart_with_the_sqlite_store(
 
     server.stop()
     wait_for("the page to say the connection is lost", lambda: "Connection lost" in status(alice))
+    # What is typed meanwhile is not lost: it stays in the box.
+    say(alice, "typed while away")
+    wait_for("the note", lambda: any(note.startswith("Not connected") for note in shown_notes(alice)))
+    box = alice.find_element("id", "message")
+    assert box.get_attribute("value") == "typed while away"
+    box.clear()
     server.start()
     wait_for("the page to reconnect by itself", lambda: status(alice) == "Reconnected.")
     carol = line_user(server, "carol")

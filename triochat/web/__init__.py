@@ -5,8 +5,8 @@ sheet and icon.  The files are read once, when a server starts
 (:func:`register`), and answered from memory with:
 
 * a ``Content-Security-Policy`` that lets the page load only its own files
-  and open only its own WebSocket (the ``ws://`` or ``wss://`` origin of the
-  request's ``Host``), run no inline script, and be framed by no one;
+  and open only its own WebSocket (on the request's ``Host``), run no inline
+  script, and be framed by no one;
 * ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
   ``X-Frame-Options: DENY``;
 * ``Cache-Control: no-cache`` with an ``ETag``: browsers keep the files and
@@ -75,12 +75,14 @@ def content_security_policy(host: str, *, tls: bool) -> str:
     """The page's policy: its own files, and WebSocket connections to *host* only.
 
     ``connect-src 'self'`` does not cover ``ws:`` in every browser, so the
-    WebSocket origin is spelled out, from the request's ``Host`` (left out if
-    that is not a plain ``host[:port]``).
+    WebSocket origins are spelled out, from the request's ``Host`` (left out if
+    that is not a plain ``host[:port]``): ``wss://HOST`` when the server
+    serves TLS; else ``ws://HOST`` and ``wss://HOST``, as a proxy that ends TLS
+    may serve the page over ``https``.
     """
     connect = "'self'"
     if _HOST.fullmatch(host):
-        connect += f" {'wss' if tls else 'ws'}://{host}"
+        connect += f" wss://{host}" if tls else f" ws://{host} wss://{host}"
     return (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
         f"connect-src {connect}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"

@@ -13,6 +13,7 @@
   const LOGIN_RETRIES = 5; // a reconnect whose name is still held by the lost connection
   const NEAR_TOP_PX = 40;
   const NEAR_BOTTOM_PX = 40;
+  const OPEN = 1; // WebSocket.OPEN
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -133,7 +134,7 @@
   }
 
   function send(frame) {
-    if (!state.ws || !state.welcomed || state.ws.readyState !== WebSocket.OPEN) return false;
+    if (!state.ws || !state.welcomed || state.ws.readyState !== OPEN) return false;
     state.ws.send(JSON.stringify(frame));
     return true;
   }
@@ -612,6 +613,10 @@
     const room = currentRoom();
     if (command.error) {
       note(room, command.error, "error");
+      return true;
+    }
+    if (!state.welcomed && command.type === "quit") {
+      showLogin("You left the chat.");
       return true;
     }
     if (!state.welcomed) {
