@@ -290,7 +290,8 @@
       room.last = null;
       room.oldest = null;
       room.noMore = false;
-    } else if (known && !frame.recovered && room.last !== null) {
+    } else if (known && !frame.recovered) {
+      // We said where we were (since): the server could not resume from there.
       note(room, "Some messages may be missing: the server could not send everything said while you were away.", "warn");
     }
     room.epoch = frame.epoch;
