@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
+import trio
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from triochat import open_chat_client
+from triochat.protocol.events import ChatMessage
+
 from .conftest import BrowserFactory, LineUserFactory, ServerFactory
 from .harness import (
+    WAIT,
     focused_id,
     log_in,
     members,
@@ -95,6 +101,39 @@ def test_two_browsers_and_a_line_user_chat(
     )
     assert severe_console_errors(alice) == []
     assert severe_console_errors(bob) == []
+
+
+def test_a_browser_and_the_python_client_chat(serve: ServerFactory, browser: BrowserFactory) -> None:
+    server = serve()
+    alice = browser()
+    log_in(alice, server.url, "alice")
+    heard: list[str] = []
+    failure: list[Exception] = []
+
+    async def client() -> None:
+        async with open_chat_client(f"ws://127.0.0.1:{server.port}/v2", name="pyuser") as chat:
+            await chat.send("hello from the python client")
+            with trio.fail_after(WAIT):
+                async for event in chat:
+                    if isinstance(event, ChatMessage) and event.sender == "alice":
+                        heard.append(event.content)
+                        return
+
+    def run() -> None:
+        try:
+            trio.run(client)
+        except Exception as exc:  # reported by the test below
+            failure.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        wait_text(alice, "hello from the python client")
+        say(alice, "hello back, <b>python</b>")
+    finally:
+        thread.join(WAIT + 5)
+    assert not failure, failure
+    assert heard == ["hello back, <b>python</b>"]
 
 
 def test_history_shows_on_entering_and_older_messages_on_scrolling_back(
