@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from importlib import resources
 
@@ -9,6 +10,7 @@ import trio
 import trio.testing
 
 from triochat import ChatServer
+from triochat.auth import basic_auth, bearer_tokens
 from triochat.testing import open_test_server
 from triochat.web import content_security_policy, load_files
 
@@ -119,3 +121,19 @@ def test_the_files_ship_in_the_package_and_the_script_never_writes_html() -> Non
     # No inline script, style or event handler: the policy would block them.
     assert "<script>" not in page and "<style" not in page
     assert re.search(r"<[^>]*\s(on[a-z]+|style)=", page) is None
+
+
+async def test_with_an_auth_hook_the_page_is_behind_it_and_its_files_are_not() -> None:
+    async with open_test_server(auth=basic_auth({"alice": "pw"})) as server:
+        status, headers, body = await fetch(server, "/")
+        # The browser asks for a name and password, and sends them on the page's WebSocket too.
+        assert (status, body) == (401, b"authentication required")
+        assert headers["www-authenticate"] == 'Basic realm="triochat", charset="UTF-8"'
+        basic = base64.b64encode(b"alice:pw").decode()
+        assert (await fetch(server, "/", f"Authorization: Basic {basic}"))[0] == 200
+        assert (await fetch(server, "/static/app.js"))[0] == 200
+    async with open_test_server(auth=bearer_tokens({"s3cret": "bob"})) as server:
+        assert (await fetch(server, "/"))[0] == 401
+        assert (await fetch(server, "/index.html?token=s3cret"))[0] == 200
+        assert (await fetch(server, "/?token=wrong"))[0] == 401
+        assert (await fetch(server, "/static/style.css"))[0] == 200

@@ -181,3 +181,24 @@ def test_an_allowed_origin_may_connect(serve: ServerFactory, browser: BrowserFac
             == "open"
         )
     assert "403" not in server.logged()
+
+
+def test_behind_auth_the_page_works_with_basic_credentials_or_a_token(
+    serve: ServerFactory, browser: BrowserFactory, tmp_path: Path
+) -> None:
+    passwords = tmp_path / "passwords"
+    passwords.write_text("alice:pw\n")
+    with_basic = serve("--basic-auth", str(passwords))
+    with_tokens = serve("--token", "s3cret=bob")
+    page = browser()
+    page.get(with_tokens.url)
+    assert page.find_element("tag name", "body").text == "a bearer token is required"
+    # The browser sends the page's credentials on its WebSocket too.
+    log_in(page, f"http://alice:pw@127.0.0.1:{with_basic.port}/", "alice")
+    say(page, "with a password")
+    wait_text(page, "with a password")
+    # The token in the page's address goes with its WebSocket.
+    log_in(page, f"{with_tokens.url}?token=s3cret", "bob")
+    say(page, "with a token")
+    wait_text(page, "with a token")
+    assert "login bob (ws " in with_tokens.logged()

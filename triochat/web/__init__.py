@@ -23,6 +23,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from ..auth import ConnectionInfo, Reject
 from ..protocol.wshandshake import PlainRequest
 from ..transports.http import HttpResponse, HttpRoutes
 
@@ -107,13 +108,34 @@ def _answer(file: StaticFile, runtime: Runtime, request: PlainRequest) -> HttpRe
     return HttpResponse(200, file.body, file.content_type, headers)
 
 
+async def _refusal(runtime: Runtime, request: PlainRequest) -> HttpResponse | None:
+    """The server's auth hook on a request for the page: its refusal, or ``None``.
+
+    The hook sees the request as it would a WebSocket handshake (transport
+    ``"ws"``, the page's path with its query), so a browser asked for HTTP
+    Basic credentials here sends them on the page's WebSocket too, and a
+    ``?token=`` in the page's address is passed on by the page.
+    """
+    info = ConnectionInfo(transport="ws", path=request.target, headers=request.headers, peer="page request")
+    decision = await runtime.authorize(info)
+    if isinstance(decision, Reject):
+        return HttpResponse(decision.status, decision.reason.encode(), headers=decision.headers)
+    return None
+
+
 def register(routes: HttpRoutes) -> None:
-    """Answer the page and its files on *routes*."""
+    """Answer the page and its files on *routes*.
+
+    With an auth hook, the page itself is behind it; its script, style sheet
+    and icon are not (they are the same for everyone, and a page's requests
+    for them carry no ``?token=``).
+    """
     files = load_files()
     page = files[PAGE]
 
     async def serve_page(runtime: Runtime, request: PlainRequest) -> HttpResponse:
-        return _answer(page, runtime, request)
+        refusal = await _refusal(runtime, request)
+        return refusal if refusal is not None else _answer(page, runtime, request)
 
     async def serve_static(runtime: Runtime, request: PlainRequest) -> HttpResponse:
         name = urlsplit(request.target).path[len(STATIC_PREFIX) :]

@@ -70,7 +70,10 @@
 
   function socketUrl() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    return `${scheme}//${location.host}${PATH}`;
+    // A server with bearer tokens: the page was opened as /?token=TOKEN.
+    const token = new URLSearchParams(location.search).get("token");
+    const query = token ? `?token=${encodeURIComponent(token)}` : "";
+    return `${scheme}//${location.host}${PATH}${query}`;
   }
 
   function position(room) {
