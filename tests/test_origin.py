@@ -71,7 +71,7 @@ def test_listed_origins_are_allowed_in_any_spelling() -> None:
 
 def test_allowed_origins_are_checked_by_the_config() -> None:
     assert ServerConfig(allowed_origins=("https://a.example",)).allowed_origins == ("https://a.example",)
-    for bad in (("https://a.example/",), ("a.example",), "https://a.example"):
+    for bad in (("https://a.example/",), ("a.example",), "https://a.example", 5, (5,)):
         with pytest.raises(ValueError, match="allowed_origins"):
             ServerConfig(allowed_origins=bad)  # type: ignore[arg-type]
 
@@ -94,6 +94,10 @@ def test_serve_flags_and_config_file(tmp_path: Path) -> None:
     assert from_file.config.web is False
     with pytest.raises(serve.UsageError, match="not an origin"):
         serve.build_server(_settings(["--allow-origin", "https://c.example/chat"]))
+    for value in ("5", "[5]", '{a = "b"}'):
+        config.write_text(f"allow-origin = {value}\n")
+        with pytest.raises(serve.UsageError, match="allow"):
+            serve.build_server(_settings(["--config", str(config)]))
 
 
 async def handshake(server: ChatServer, *fields: str) -> bytes:

@@ -160,7 +160,8 @@ class ServerConfig:
             problem = name_problem(room, what="room name")
             if problem:
                 raise ValueError(f"room {room!r}: {problem}")
-        if isinstance(self.allowed_origins, str) or not all(isinstance(o, str) for o in self.allowed_origins):
+        origins = self.allowed_origins
+        if not isinstance(origins, tuple | list) or not all(isinstance(o, str) for o in origins):
             raise ValueError("allowed_origins must be a list of origins, e.g. ('https://chat.example.com',)")
         for origin in self.allowed_origins:
             problem = origin_problem(origin)

@@ -458,6 +458,10 @@ def build_server(settings: dict[str, Any]) -> ChatServer:
         settings["web"] = False
     if "allowed_origins" in settings:
         given = settings["allowed_origins"]
+        if not isinstance(given, str | list | tuple):
+            raise UsageError(
+                "allow-origin must be an origin or a list of origins, e.g. https://chat.example.com"
+            )
         settings["allowed_origins"] = (given,) if isinstance(given, str) else tuple(given)
     for key in OPTIONAL_TIMES:
         if isinstance(settings.get(key), str) and str(settings[key]).lower() == OFF:
