@@ -10,7 +10,7 @@ import trio
 import trio.testing
 
 from triochat import ChatServer
-from triochat.auth import basic_auth, bearer_tokens
+from triochat.auth import Accept, ConnectionInfo, Reject, basic_auth, bearer_tokens
 from triochat.testing import open_test_server
 from triochat.web import content_security_policy, load_files
 
@@ -137,3 +137,12 @@ async def test_with_an_auth_hook_the_page_is_behind_it_and_its_files_are_not() -
         assert (await fetch(server, "/index.html?token=s3cret"))[0] == 200
         assert (await fetch(server, "/?token=wrong"))[0] == 401
         assert (await fetch(server, "/static/style.css"))[0] == 200
+
+
+async def test_an_auth_hook_refusing_with_a_status_that_is_not_an_error_gives_500() -> None:
+    async def odd(info: ConnectionInfo) -> Accept | Reject:
+        return Reject(700, "odd")
+
+    async with open_test_server(auth=odd) as server:
+        assert (await fetch(server, "/"))[0] == 500
+        assert (await fetch(server, "/static/app.js"))[0] == 200

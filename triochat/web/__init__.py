@@ -17,6 +17,7 @@ sheet and icon.  The files are read once, when a server starts
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -46,6 +47,8 @@ CONTENT_TYPES = {
     ".png": "image/png",
 }
 """The files the page may have, by extension (others in the folder are not served)."""
+
+log = logging.getLogger("triochat.web")
 
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
 
@@ -118,9 +121,12 @@ async def _refusal(runtime: Runtime, request: PlainRequest) -> HttpResponse | No
     """
     info = ConnectionInfo(transport="ws", path=request.target, headers=request.headers, peer="page request")
     decision = await runtime.authorize(info)
-    if isinstance(decision, Reject):
-        return HttpResponse(decision.status, decision.reason.encode(), headers=decision.headers)
-    return None
+    if not isinstance(decision, Reject):
+        return None
+    if not 400 <= decision.status <= 599:
+        log.error("the auth hook refused the page with HTTP status %r: answering 500", decision.status)
+        return HttpResponse(500, b"internal error")
+    return HttpResponse(decision.status, decision.reason.encode(), headers=decision.headers)
 
 
 def register(routes: HttpRoutes) -> None:
