@@ -8,6 +8,7 @@ import trio.testing
 from triochat import ChatServer
 from triochat._runtime import Runtime
 from triochat.protocol.wshandshake import HandshakeError, PlainRequest, parse_head
+from triochat.testing import open_test_server
 from triochat.transports.http import HttpResponse, HttpRoutes
 
 
@@ -65,15 +66,17 @@ def test_routes_match_exact_paths_then_the_longest_prefix() -> None:
     assert routes.find("/other") is None
 
 
-async def test_the_endpoints_answer_426_and_other_paths_404(chat_server: ChatServer) -> None:
-    for path in ("/v1", "/v2", "/ws/alice", "/"):
-        response = await fetch(chat_server, get(path))
-        assert response.startswith(b"HTTP/1.1 426 "), response
-        assert b"\r\nUpgrade: websocket\r\n" in response
-    response = await fetch(chat_server, get("/nothing/here"))
-    assert response.startswith(b"HTTP/1.1 404 ")
-    assert response.endswith(b"unknown path")
-    assert chat_server.statistics().connections == 0
+async def test_the_endpoints_answer_426_and_other_paths_404() -> None:
+    # Without the page (web=False), "/" is the version 1 endpoint and says so.
+    async with open_test_server(web=False) as chat_server:
+        for path in ("/v1", "/v2", "/ws/alice", "/"):
+            response = await fetch(chat_server, get(path))
+            assert response.startswith(b"HTTP/1.1 426 "), response
+            assert b"\r\nUpgrade: websocket\r\n" in response
+        response = await fetch(chat_server, get("/nothing/here"))
+        assert response.startswith(b"HTTP/1.1 404 ")
+        assert response.endswith(b"unknown path")
+        assert chat_server.statistics().connections == 0
 
 
 async def test_a_route_answers_get_and_head_and_a_failing_handler_gives_500(chat_server: ChatServer) -> None:

@@ -11,6 +11,7 @@ from ._store import StoreError, parse_store_spec
 from .auth import AuthHook
 from .ops.proxies import TrustedProxies
 from .protocol.names import name_problem
+from .protocol.origin import origin_problem
 
 DEFAULT_WS_PORT = 8723
 DEFAULT_TCP_PORT = 8724
@@ -121,6 +122,13 @@ class ServerConfig:
     the program attached) to be the operator whose name they log in with.
     Only for servers whose local users are trusted and that no local reverse
     proxy fronts (behind one, every client is local)."""
+    web: bool = True
+    """Serve the chat page (``/``, ``/index.html`` and ``/static/...``) on the WebSocket port."""
+    allowed_origins: tuple[str, ...] = ()
+    """Web pages besides the server's own that may open WebSocket connections,
+    as origins (``https://chat.example.com``).  A handshake with another
+    ``Origin`` gets HTTP 403; one without ``Origin`` (not from a browser) is
+    not affected (see :mod:`triochat.protocol.origin`)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -184,6 +192,13 @@ class ServerConfig:
             problem = name_problem(room, what="room name")
             if problem:
                 raise ValueError(f"room {room!r}: {problem}")
+        origins = self.allowed_origins
+        if not isinstance(origins, tuple | list) or not all(isinstance(o, str) for o in origins):
+            raise ValueError("allowed_origins must be a list of origins, e.g. ('https://chat.example.com',)")
+        for origin in self.allowed_origins:
+            problem = origin_problem(origin)
+            if problem:
+                raise ValueError(f"allowed_origins: {problem}")
 
     def _check_operators(self) -> None:
         if isinstance(self.operators, str) or not all(isinstance(n, str) for n in self.operators):

@@ -31,6 +31,7 @@ from .transports.http import HttpResponse
 from .transports.lines import run_line_session
 from .transports.sockets import SocketStream, accept_loop, bind_tcp, bind_unix, set_keepalive
 from .transports.websocket import run_ws_session, v1_wire
+from .web import register as register_web_page
 
 REFUSAL_SLOTS = 64
 """WebSocket connections beyond ``max_connections`` still answered with HTTP 503."""
@@ -218,6 +219,8 @@ class ChatServer:
         config = self.config
         runtime = self._runtime = Runtime(config, self._chain)
         install_ops(runtime)
+        if config.web:
+            register_web_page(runtime.http_routes)
         try:
             async with open_store(config.store, history_size=config.history_size) as store:
                 runtime.use_store(store)

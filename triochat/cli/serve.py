@@ -232,6 +232,8 @@ FLAG_SETTINGS = (
     "trusted_proxies",
     "operators",
     "local_operators",
+    "no_web",
+    "allowed_origins",
 )
 """Settings of ``triochat serve`` besides :data:`OPTIONS` (flags with their own handling)."""
 
@@ -321,6 +323,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="trust loopback and Unix-socket users to be the operator they log in as "
         "(not behind a local reverse proxy)",
     )
+    parser.add_argument(
+        "--no-web", action="store_true", default=None, help="do not serve the chat page on the WebSocket port"
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        dest="allowed_origins",
+        metavar="ORIGIN",
+        help="let pages from ORIGIN (e.g. https://chat.example.com) open WebSocket connections, "
+        "besides the server's own page (repeatable)",
+    )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default: info")
     parser.add_argument(
         "--log-format", choices=["text", "json"], help="log line format on stderr (default: text)"
@@ -336,6 +349,7 @@ _TOML_ALIASES = {
     "trusted_proxy": "trusted_proxies",
     "unix": "unix_path",
     "operator": "operators",
+    "allow_origin": "allowed_origins",
 }
 """Keys spelled like their (repeatable) flag, for settings whose name is a plural."""
 
@@ -498,6 +512,15 @@ def build_server(settings: dict[str, Any]) -> ChatServer:
         if not isinstance(operators, list) or not all(isinstance(name, str) for name in operators):
             raise UsageError('operators must be a list of names, e.g. operators = ["alice"]')
         settings["operators"] = tuple(operators)
+    if settings.pop("no_web", False):
+        settings["web"] = False
+    if "allowed_origins" in settings:
+        given = settings["allowed_origins"]
+        if not isinstance(given, str | list | tuple):
+            raise UsageError(
+                "allow-origin must be an origin or a list of origins, e.g. https://chat.example.com"
+            )
+        settings["allowed_origins"] = (given,) if isinstance(given, str) else tuple(given)
     for key in OPTIONAL_TIMES:
         if isinstance(settings.get(key), str) and str(settings[key]).lower() == OFF:
             settings[key] = None

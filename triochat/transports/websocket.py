@@ -24,6 +24,7 @@ from ..auth import ConnectionInfo, Reject
 from ..protocol import commands, gtwire, jsonwire, v2wire
 from ..protocol.events import Error, Event, Welcome
 from ..protocol.names import name_problem
+from ..protocol.origin import origin_allowed
 from ..protocol.wsframe import text_frame
 from ..protocol.wshandshake import PlainRequest
 from ..protocol.wshandshake import UpgradeRequest as Request
@@ -36,6 +37,8 @@ access = logging.getLogger("triochat.access")
 LoginFrame = TypeVar("LoginFrame", jsonwire.Login, v2wire.LoginV2)
 
 __all__ = ["connection_info", "gt_wire", "run_ws_session", "v1_wire", "v2_wire"]
+
+log = logging.getLogger("triochat.websocket")
 
 
 def _silent(event: Event) -> bytes:
@@ -68,6 +71,12 @@ def _headers(head: bytes) -> tuple[tuple[str, str], ...]:
         if colon:
             fields.append((name.strip().lower(), value.strip()))
     return tuple(fields)
+
+
+def _origin(head: bytes) -> str | None:
+    """The request's ``Origin`` field (``None`` without one; several are joined, and so refused)."""
+    values = [value for name, value in _headers(head) if name == "origin"]
+    return ", ".join(values) if values else None
 
 
 def connection_info(request: Request, head: bytes, peer: str) -> ConnectionInfo:
@@ -107,6 +116,17 @@ async def _admit(
         return None
     if runtime.proxies:
         _forwarded_client(runtime, conn, link.head)
+    origin = _origin(link.head)
+    if not origin_allowed(origin, request.host, runtime.config.allowed_origins):
+        log.warning(
+            "refused a WebSocket handshake from %s: origin %r is not allowed (403)", conn.peer, origin
+        )
+        link.refuse(
+            403,
+            body=b"this origin may not connect: only the server's own pages and the origins "
+            b"given with --allow-origin may open a WebSocket here",
+        )
+        return None
     decision = await runtime.authorize(connection_info(request, link.head, conn.peer))
     if isinstance(decision, Reject):
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in decision.headers]
