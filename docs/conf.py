@@ -28,13 +28,16 @@ root_doc = "index"
 exclude_patterns = ["_build", "examples", "Thumbs.db", ".DS_Store"]
 templates_path: list[str] = []
 
+# Help texts and prose name flags such as --config: keep their dashes and quotes as typed.
+smartquotes = False
+
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
-autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_default_options = {"members": True}
 autodoc_preserve_defaults = True
 
 # Every reference must resolve (-n), except those into other projects' documentation:

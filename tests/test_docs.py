@@ -35,6 +35,13 @@ def require_sphinx() -> None:
         )
 
 
+def test_a_missing_sphinx_fails_with_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "sphinx" else real(name))
+    with pytest.raises(pytest.fail.Exception, match=r"sphinx not installed.*pip install -e '\.\[test\]'"):
+        require_sphinx()
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The site, built once for this module into a temporary directory."""

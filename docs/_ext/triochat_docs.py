@@ -160,19 +160,26 @@ class CliDirective(_RstDirective):
         return "\n".join(out)
 
 
-def serve_flags() -> dict[str, str]:
-    """``triochat serve``'s flag for each setting it sets (by the argument's destination)."""
-    flags: dict[str, str] = {}
+FLAGS_BUILDING = {
+    "ssl_context": ("--certfile", "--keyfile"),
+    "auth": ("--token", "--basic-auth", "--auth-allow-tcp"),
+}
+"""Settings ``triochat serve`` builds from flags of other names (a missing flag fails the build)."""
+
+
+def serve_flags() -> dict[str, tuple[str, ...]]:
+    """``triochat serve``'s flags for each setting they set (by the argument's destination)."""
+    flags: dict[str, tuple[str, ...]] = dict(FLAGS_BUILDING)
     for action in command_parser(["serve"])._actions:
         if action.option_strings:
             flag = action.option_strings[-1]
-            flags[action.dest] = flag
+            flags[action.dest] = (flag,)
             if action.dest.startswith("no_"):  # --no-tcp and the like turn a setting off
-                flags.setdefault(action.dest.removeprefix("no_"), flag)
+                flags.setdefault(action.dest.removeprefix("no_"), (flag,))
     return flags
 
 
-def settings_rows() -> list[tuple[str, str, str, str]]:
+def settings_rows() -> list[tuple[str, str, tuple[str, ...], str]]:
     """``(name, default, flag, docstring)`` for each :class:`~triochat.ServerConfig` field."""
     from triochat import ServerConfig
 
@@ -189,7 +196,7 @@ def settings_rows() -> list[tuple[str, str, str, str]]:
         text = " ".join(line.strip() for line in docs.get(("ServerConfig", field.name), [])).strip()
         if not text:
             raise ValueError(f"ServerConfig.{field.name} has no docstring")
-        rows.append((field.name, default, flags.get(field.name, ""), text))
+        rows.append((field.name, default, flags.get(field.name, ()), text))
     return rows
 
 
@@ -209,11 +216,11 @@ class SettingsDirective(_RstDirective):
             "     - ``triochat serve``",
             "     - Meaning",
         ]
-        for name, default, flag, text in settings_rows():
+        for name, default, flag_list, text in settings_rows():
             out += [
                 f"   * - :attr:`~triochat.ServerConfig.{name}`",
                 f"     - ``{default}``",
-                f"     - :option:`triochat serve {flag}`" if flag else "     - ",
+                "     - " + ", ".join(f":option:`{flag} <triochat serve {flag}>`" for flag in flag_list),
                 f"     - {text}",
             ]
         return "\n".join(out) + "\n"
