@@ -137,3 +137,12 @@ def test_the_reference_documents_every_public_name(site: Path) -> None:
 
 
 REFERENCE = ("server", "client", "events", "auth", "testing", "protocol-package", "cli")
+
+
+def test_the_reference_describes_every_store_spec(site: Path) -> None:
+    from triochat._store import STORE_KINDS
+
+    text = html.unescape(re.sub(r"<[^>]+>", "", page(site, "reference/server")))
+    section = text[text.index("Store specs") :]
+    for kind in STORE_KINDS:
+        assert re.search(rf"^{re.escape(kind)}$", section, re.M), f"the store spec {kind} is not described"

@@ -9,7 +9,9 @@ transcript is replayed against a server.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +44,15 @@ def load(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def shown_output(page: str, example: str) -> list[str]:
+    """The lines a page shows as the output of docs/examples/EXAMPLE.py: its next ``text`` block."""
+    text = (DOCS / page).read_text(encoding="utf-8")
+    include = text.index(f"examples/{example}.py")
+    block = re.compile(r"^```text\n(.*?)^```$", re.M | re.S).search(text, include)
+    assert block is not None, f"{page} shows no output after {example}.py"
+    return block.group(1).splitlines()
 
 
 def included_files() -> set[Path]:
@@ -113,9 +124,13 @@ async def test_first_bot_example(monkeypatch: pytest.MonkeyPatch) -> None:
             alice = await connect(server, "alice")
             bob = await connect(server, "bob")
             assert await alice.receive() == "*** bob has joined the chat ***"
+            # What the tutorial shows after the program.
+            said, answer = shown_output("tutorial/first-bot.md", "first_bot")
+            await alice.send(said.removeprefix("alice: "))
+            assert [await bob.receive(), await bob.receive()] == [said, answer]
             await alice.send("thanks bob++ and carol++")
             assert await bob.receive() == "alice: thanks bob++ and carol++"
-            assert await bob.receive() == "karmabot: bob has 1 karma"
+            assert await bob.receive() == "karmabot: bob has 2 karma"
             assert await bob.receive() == "karmabot: carol has 1 karma"
             await bob.send("alice-- ALICE--")
             assert await bob.receive() == "karmabot: alice has -1 karma"
@@ -144,10 +159,7 @@ def test_test_first_bot_example() -> None:
 async def test_embedded_app_example(capsys: pytest.CaptureFixture[str]) -> None:
     with trio.fail_after(10):
         await load("embedded_app").main()
-    assert capsys.readouterr().out.splitlines() == [
-        "bob got 'hello, bob' from alice",
-        "in the room: ('alice', 'bob')",
-    ]
+    assert capsys.readouterr().out.splitlines() == shown_output("tutorial/embedding.md", "embedded_app")
 
 
 async def test_persistence_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -155,7 +167,9 @@ async def test_persistence_example(tmp_path: Path, capsys: pytest.CaptureFixture
     path = tmp_path / "chat.db"
     with trio.fail_after(20):
         await example.main(str(path))
-    assert capsys.readouterr().out.splitlines() == ["alice: remember this (seq 1)"]
+    shown = shown_output("howto/persistence.md", "persistence")
+    assert shown == ["alice: remember this (seq 1)"]
+    assert capsys.readouterr().out.splitlines() == shown
     assert path.is_file()
     with trio.fail_after(20):  # a third server on the file: positions go on
         await example.main(str(path))
@@ -168,17 +182,14 @@ async def test_persistence_example(tmp_path: Path, capsys: pytest.CaptureFixture
 async def test_token_auth_example(capsys: pytest.CaptureFixture[str]) -> None:
     with trio.fail_after(10):
         await load("token_auth").main()
-    assert capsys.readouterr().out.splitlines() == ["logged in as alice", "refused: HTTP 401: unknown token"]
+    assert capsys.readouterr().out.splitlines() == shown_output("howto/auth.md", "token_auth")
 
 
 async def test_custom_auth_example(capsys: pytest.CaptureFixture[str]) -> None:
     example = load("custom_auth")
     with trio.fail_after(10):
         await example.main()
-    assert capsys.readouterr().out.splitlines() == [
-        "logged in as carol",
-        "refused: HTTP 401: unknown or used invite code",
-    ]
+    assert capsys.readouterr().out.splitlines() == shown_output("howto/auth.md", "custom_auth")
     hook = example.InviteCodes({"c": "carol"})
     with trio.fail_after(10):
         async with open_test_server(auth=hook, tcp_port=0) as server:
@@ -193,7 +204,7 @@ async def test_tls_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     ca.cert_pem.write_to_path(tmp_path / "ca.pem")
     with trio.fail_after(10):
         await load("tls").main(str(tmp_path / "server.pem"), None, str(tmp_path / "ca.pem"))
-    assert capsys.readouterr().out.splitlines() == ["wss as alice", "tcps as alice"]
+    assert capsys.readouterr().out.splitlines() == shown_output("howto/tls.md", "tls")
 
 
 def console_blocks(page: str) -> list[list[str]]:
@@ -247,4 +258,37 @@ def test_the_docs_examples_run_as_scripts(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "in the room: ('alice', 'bob')"
+    assert done.stdout.splitlines() == shown_output("tutorial/embedding.md", "embedded_app")
+
+
+def test_the_tutorial_shows_what_triochat_serve_prints() -> None:
+    text = (DOCS / "tutorial/install.md").read_text(encoding="utf-8")
+    (shown,) = re.findall(r"^```text\n(.*?)^```$", text, re.M | re.S)
+    command = [
+        sys.executable,
+        "-m",
+        "triochat",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--tcp-port",
+        "0",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            printed = [proc.stdout.readline(), proc.stdout.readline()]
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=15) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    # The tutorial's server has the default ports; this one, free ones.
+    tcp, ws = re.findall(r":(\d+)", "".join(printed))
+    assert "".join(printed).replace(f":{tcp}", ":8724").replace(f":{ws}/", ":8723/") == shown
