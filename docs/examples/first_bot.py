@@ -19,8 +19,9 @@ class KarmaBot:
             if name.lower() == message.sender.lower():
                 ctx.reply("no karma for yourself", sender="karmabot")
                 continue
-            self.scores[name.lower()] += 1 if sign == "++" else -1
-            ctx.broadcast(f"{name} has {self.scores[name.lower()]} karma", sender="karmabot")
+            key = name.lower()
+            self.scores[key] += 1 if sign == "++" else -1
+            ctx.broadcast(f"{name} has {self.scores[key]} karma", sender="karmabot")
         return message  # everyone still sees the message itself
 
 

@@ -2,7 +2,7 @@ import sys
 
 import trio
 
-from triochat import open_chat_client, open_chat_server
+from triochat import ChatMessage, open_chat_client, open_chat_server
 from triochat.protocol import History
 from triochat.protocol.events import HistoryPage
 
@@ -13,14 +13,14 @@ async def say(url: str, text: str) -> None:
         await alice.who()  # answered after the message: the server has it
 
 
-async def history(url: str, room: str = "lobby") -> list[str]:
+async def history(url: str, room: str = "lobby") -> tuple[ChatMessage, ...]:
     """The room's past, as a client of protocol version 2 pages through it."""
-    async with open_chat_client(url + "v2", name="bob") as bob:
+    async with open_chat_client(url, name="bob") as bob:  # ws:// speaks version 2
         await bob.command(History(room, limit=10))
-        async for event in bob:
+        async for event in bob:  # the answer comes as an event
             if isinstance(event, HistoryPage):
-                return [f"{m.sender}: {m.content} (seq {m.seq})" for m in event.messages]
-    return []
+                return event.messages
+    return ()
 
 
 async def main(path: str) -> None:
@@ -29,8 +29,8 @@ async def main(path: str) -> None:
         await say(server.listeners[0].url, "remember this")
     # A new server (after a restart, say) on the same file:
     async with open_chat_server(port=0, store=store) as server:
-        for line in await history(server.listeners[0].url):
-            print(line)
+        for message in await history(server.listeners[0].url):
+            print(f"{message.sender}: {message.content} (seq {message.seq})")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ async def main(certfile: str, keyfile: str | None, cafile: str) -> None:
     tls = server_context(certfile, keyfile)
     async with open_chat_server("localhost", 0, tcp_port=0, ssl_context=tls) as server:
         # Connect by the name on the certificate ("localhost"), trusting our own CA.
-        for url in (f"wss://localhost:{server.ws_port}", f"tcps://localhost:{server.tcp_port}"):
+        wss, tcps = server.ws_port, server.tcp_port
+        for url in (f"wss://localhost:{wss}", f"tcps://localhost:{tcps}"):
             async with open_chat_client(url, name="alice", cafile=cafile) as alice:
                 print(url.split(":")[0], "as", alice.name)
 
