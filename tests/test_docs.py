@@ -150,3 +150,13 @@ def test_the_reference_describes_every_store_spec(site: Path) -> None:
     }
     for kind in STORE_KINDS:
         assert kind in terms, f"the store spec {kind} is not described under Store specs"
+
+
+def test_the_readme_links_to_the_entry_points_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = set(re.findall(r"\]\((docs/[^)#]+)\)", readme))
+    for entry in ("tutorial", "howto", "reference", "topics"):
+        assert f"docs/{entry}/index.md" in links, entry
+    for link in links:
+        assert (ROOT / link).is_file(), f"the README links to {link}, which does not exist"
+    assert "nox -s docs" in readme
