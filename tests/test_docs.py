@@ -160,3 +160,22 @@ def test_the_readme_links_to_the_entry_points_that_exist() -> None:
     for link in links:
         assert (ROOT / link).is_file(), f"the README links to {link}, which does not exist"
     assert "nox -s docs" in readme
+
+
+def test_constants_and_aliases_show_their_own_docstrings(site: Path) -> None:
+    text = "".join(page(site, f"reference/{name}") for name in REFERENCE)
+    for type_doc in (
+        "Represent a PEP 604 union type",
+        "str(object=",
+        "int([x])",
+        "Built-in immutable sequence",
+    ):
+        assert type_doc not in text, f"the reference shows a type's docstring: {type_doc}"
+    # Re-exported ones get the docstring they have where they are defined.
+    assert "pass the message on (the same or a replacement)" in words(page(site, "reference/server"))
+    assert "The longest user or room name" in words(page(site, "reference/protocol-package"))
+
+
+def words(html_text: str) -> str:
+    """The text of a page, tags dropped and white space collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", html_text)).split())

@@ -21,7 +21,10 @@ Both build reStructuredText and parse it as such, also inside a Markdown
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
+import importlib
+import importlib.util
 import os
 import re
 from collections.abc import Iterator
@@ -33,6 +36,7 @@ from docutils.parsers.rst import Parser
 from docutils.utils import new_document
 from sphinx.application import Sphinx
 from sphinx.pycode import ModuleAnalyzer
+from sphinx.util.docstrings import prepare_docstring
 from sphinx.util.docutils import SphinxDirective
 
 _RST_SPECIAL = re.compile(r"([\\`*_|\[\]<>])")
@@ -226,8 +230,60 @@ class SettingsDirective(_RstDirective):
         return "\n".join(out) + "\n"
 
 
+def reexport_source(fullname: str) -> tuple[str, str] | None:
+    """Where a package's re-exported name comes from: ``(module, name)``, or ``None``.
+
+    ``triochat.Middleware`` is ``from ._broadcaster import Middleware as
+    Middleware`` in ``triochat/__init__.py``: ``("triochat._broadcaster", "Middleware")``.
+    """
+    package, _, name = fullname.rpartition(".")
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        return None
+    path = getattr(module, "__file__", None)
+    if not path or not hasattr(module, "__path__"):
+        return None  # only packages re-export
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if (alias.asname or alias.name) == name:
+                    source = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+                    return source, alias.name
+    return None
+
+
+def data_docstrings(
+    app: Sphinx, what: str, name: str, obj: object, options: object, lines: list[str]
+) -> None:
+    """Give re-exported constants and type aliases the docstring they have where they are defined.
+
+    autodoc finds a constant's docstring (the string literal after it) only in
+    the module being documented; for ``triochat.Middleware`` it would show the
+    docstring of the value's type (``int``, a union) instead.
+    """
+    if what != "data":
+        return
+    source = reexport_source(name)
+    if source is not None:
+        docs = ModuleAnalyzer.for_module(source[0]).find_attr_docs().get(("", source[1]))
+        if docs:
+            lines[:] = list(docs)
+            return
+    type_doc = type(obj).__doc__
+    if (
+        type_doc
+        and lines
+        and [line for line in lines if line] == [line for line in prepare_docstring(type_doc) if line]
+    ):
+        lines[:] = []  # the type's docstring says nothing about this value
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
-    """Register the directives."""
+    """Register the directives and the docstring fix."""
     app.add_directive("triochat-cli", CliDirective)
     app.add_directive("triochat-settings", SettingsDirective)
+    app.connect("autodoc-process-docstring", data_docstrings)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
