@@ -1,7 +1,7 @@
 import pytest
 import trio.testing
-from first_bot import KarmaBot
 
+from first_bot import KarmaBot
 from triochat import ChatServer
 from triochat.pytest_plugin import ChatClientFactory
 
