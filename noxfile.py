@@ -1,4 +1,5 @@
-"""Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s autobahn``."""
+"""Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s autobahn``,
+``nox -s docs``."""
 
 import nox
 
@@ -40,3 +41,12 @@ def autobahn(session: nox.Session) -> None:
     """The Autobahn|Testsuite, every section with compression (``nox -s autobahn -- --help`` for options)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "tests.conformance", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into docs/_build/html, warnings as errors."""
+    session.install("-e", ".[docs]")
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-n", "-b", "html", "docs", "docs/_build/html", *session.posargs
+    )

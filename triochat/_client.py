@@ -63,7 +63,7 @@ class ChatClientError(Exception):
 class LoginRefused(ChatClientError):
     """The server refused the login; the message says why.
 
-    :attr:`code` is ``"name_taken"`` or ``"invalid_name"`` when another name
+    ``code`` is ``"name_taken"`` or ``"invalid_name"`` when another name
     may succeed, and another code (such as ``"login_refused"``) otherwise.
     """
 
@@ -489,10 +489,12 @@ class ChatClient:
         await self._send(commands.PrivateMessage(name, text))
 
     async def join(self, room: str) -> None:
-        """Join *room* and talk there; a :class:`RoomEntered` (or an :class:`Error`) event follows.
+        """Join *room* and talk there.
 
-        Over version 2 and the line protocol the client stays in its other
-        rooms; over version 1 it moves.  Over version 2, a room it was in
+        A :class:`~triochat.protocol.events.RoomEntered` (or an
+        :class:`~triochat.protocol.events.Error`) event follows.  Over version
+        2 and the line protocol the client stays in its other rooms; over
+        version 1 it moves.  Over version 2, a room it was in
         before resumes from the last position seen there.
         """
         room = room.removeprefix("#")
@@ -503,7 +505,8 @@ class ChatClient:
         await self._send(commands.JoinRoom(room, since))
 
     async def part(self, room: str | None = None) -> None:
-        """Leave *room* (default: the current one); a :class:`Left` (or an :class:`Error`) event follows."""
+        """Leave *room* (default: the current one); a :class:`~triochat.protocol.events.Left`
+        (or an :class:`~triochat.protocol.events.Error`) event follows."""
         if self.version == 1:
             raise ValueError("version 1 of the protocol has one room: join another instead")
         if self.version == 2:
@@ -512,7 +515,8 @@ class ChatClient:
             await self._send(commands.Part(None if room is None else room.removeprefix("#")))
 
     async def nick(self, name: str) -> None:
-        """Ask for a new name; a :class:`NameChanged` (or an :class:`Error`) event follows."""
+        """Ask for a new name; a :class:`~triochat.protocol.events.NameChanged`
+        (or an :class:`~triochat.protocol.events.Error`) event follows."""
         await self._send(commands.Nick(name))
 
     async def _ask(self, answers: deque[_Answer[T]], command: commands.Command) -> T:

@@ -26,6 +26,7 @@ class ServerConfig:
     """
 
     host: str = "localhost"
+    """The address to listen on (``"0.0.0.0"`` or ``"::"``: every interface)."""
     port: int = DEFAULT_WS_PORT
     """The WebSocket port."""
     tcp_port: int | None = None
@@ -33,7 +34,7 @@ class ServerConfig:
 
     The library serves what group-terminal serves, WebSocket, unless the line
     protocol is asked for (``tcp_port=0`` for any free port, or
-    :data:`DEFAULT_TCP_PORT`); ``triochat serve`` asks for it by default."""
+    ``8724``); ``triochat serve`` asks for it by default."""
     echo: bool = False
     """Send line-protocol users their own chat messages back."""
     rooms: tuple[str, ...] = ("lobby",)

@@ -1,11 +1,11 @@
 """The sans-I/O chat protocol: names, line framing, commands and text rendering.
 
 :func:`printable` and :func:`display_lines` are the one place that decides
-how received text may be shown on a terminal (see :mod:`.text`).
+how received text may be shown on a terminal (see ``triochat.protocol.text``).
 
 Nothing in this package performs I/O or imports trio; it turns bytes into
 events and events into bytes, with explicit size limits, and is tested on its
-own.  The transports in :mod:`triochat.transports` drive it.
+own.  The transports in ``triochat.transports`` drive it.
 """
 
 from .commands import (

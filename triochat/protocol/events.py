@@ -2,7 +2,7 @@
 
 The broadcaster builds one of these per outgoing message and asks each wire
 format present among the recipients to encode it once (see
-:func:`triochat.protocol.linewire.encode_event` for the line format).
+``triochat.protocol.linewire.encode_event`` for the line format).
 """
 
 from __future__ import annotations

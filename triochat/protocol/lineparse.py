@@ -68,7 +68,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def parse_server_line(line: str, *, me: str = "") -> Event:
-    """The event a line stands for; unrecognised lines become a :class:`Notice`.
+    """The event a line stands for; unrecognised lines become a :class:`~triochat.protocol.events.Notice`.
 
     *me* is the reader's own name, the sender of ``[private to X]`` lines.
     """
@@ -137,7 +137,7 @@ class ServerLineParser:
     returns the events the line completes: none while a multi-line message
     is still arriving, one usually, two when a line that does not continue
     an unfinished message arrives (the unfinished one is given as it is).
-    It never raises, and holds at most :data:`MAX_PENDING_CHARS` of text.
+    It never raises, and holds at most ``MAX_PENDING_CHARS`` (4 Mi) characters of text.
     """
 
     __slots__ = ("_expected", "_held", "_me", "_parts", "max_pending_chars")

@@ -104,7 +104,7 @@ class LineDecoder:
 def encode_line(text: str) -> bytes:
     """Encode one outgoing line, terminated by ``\\r\\n``.
 
-    The line is made safe first (:func:`triochat.protocol.text.printable`):
+    The line is made safe first (:func:`~triochat.protocol.printable`):
     line breaks and control characters in *text* are escaped, so the result
     is always exactly one line that a terminal shows as it reads.
     """

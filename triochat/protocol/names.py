@@ -26,7 +26,7 @@ def name_key(name: str) -> str:
 def name_problem(name: str, *, what: str = "name") -> str | None:
     """Say what is wrong with *name*, or return ``None`` when it is valid.
 
-    A valid name is 1 to :data:`MAX_NAME_LENGTH` characters of ASCII letters,
+    A valid name is 1 to :data:`~triochat.protocol.MAX_NAME_LENGTH` characters of ASCII letters,
     digits, ``_``, ``-`` or ``.``.  *what* names the thing in the message
     ("name", "room name").
     """

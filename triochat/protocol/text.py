@@ -80,7 +80,7 @@ def display_lines(text: str) -> list[str]:
 
     ``\\r\\n``, ``\\n`` and a lone ``\\r`` separate lines; the caller shows
     every line after the first as a continuation line (see
-    :func:`continued`).
+    ``continued``).
     """
     if _UNSAFE.search(text) is None:
         return [text]
