@@ -101,3 +101,18 @@ async def test_a_route_answers_get_and_head_and_a_failing_handler_gives_500(chat
     assert response.endswith(b"\r\n\r\n") and b"Content-Length: 12" in response
     response = await fetch(chat_server, get("/broken"))
     assert response.startswith(b"HTTP/1.1 500 ")
+
+
+async def test_a_route_answering_an_impossible_status_gives_500_and_the_server_lives(
+    chat_server: ChatServer,
+) -> None:
+    async def odd(runtime: Runtime, request: PlainRequest) -> HttpResponse:
+        return HttpResponse(1000, b"?")
+
+    runtime = chat_server._runtime
+    assert runtime is not None
+    runtime.http_routes.add("/odd", odd)
+    response = await fetch(chat_server, get("/odd"))
+    assert response.startswith(b"HTTP/1.1 500 ")
+    response = await fetch(chat_server, get("/odd"))  # still serving
+    assert response.startswith(b"HTTP/1.1 500 ")

@@ -12,6 +12,9 @@ from .commands import (
     Action as Action,
 )
 from .commands import (
+    Ban as Ban,
+)
+from .commands import (
     Command as Command,
 )
 from .commands import (
@@ -27,7 +30,13 @@ from .commands import (
     JoinRoom as JoinRoom,
 )
 from .commands import (
+    Kick as Kick,
+)
+from .commands import (
     ListRooms as ListRooms,
+)
+from .commands import (
+    Mute as Mute,
 )
 from .commands import (
     Nick as Nick,
@@ -43,6 +52,15 @@ from .commands import (
 )
 from .commands import (
     Say as Say,
+)
+from .commands import (
+    Topic as Topic,
+)
+from .commands import (
+    Unban as Unban,
+)
+from .commands import (
+    Unmute as Unmute,
 )
 from .commands import (
     Who as Who,
@@ -94,6 +112,12 @@ __all__ = [
     "CONTINUATION",
     "MAX_NAME_LENGTH",
     "Action",
+    "Ban",
+    "Kick",
+    "Mute",
+    "Topic",
+    "Unban",
+    "Unmute",
     "Command",
     "CommandError",
     "Help",

@@ -284,6 +284,9 @@ class WebSocketLink:
         fields = [(name, value) for name, value in headers if valid_field(name, value)]
         if len(fields) < len(headers):
             log.error("dropped invalid header fields from a %d answer to %s", status, self.conn.peer)
+        if not 200 <= status <= 599:
+            log.error("cannot answer %s with HTTP status %d: answering 500", self.conn.peer, status)
+            status, fields, body = 500, [], b"internal error"
         self.conn.outbox.push(response(status, fields, body, head_only=head_only))
         self.conn.outbox.seal()
         self.head = b""
