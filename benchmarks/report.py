@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.clusterreport import cluster_report
 from benchmarks.points import Point, kind
 
 Runs = dict[str, list[dict[str, Any]]]
@@ -29,6 +30,8 @@ _EXTRAS = (
     "server_rss_growth_mib",
     "churned",
     "loadgen_cpu_share",
+    "redis_commands_per_message",
+    "redis_cpu_us_per_message",
 )
 
 
@@ -304,6 +307,7 @@ def write_report(
         "",
     ]
     report += targets(points, all_runs)
+    report += cluster_report(points, all_runs)
     for index, point in enumerate(points):
         report += summarize(point, all_runs[index])
     chart_path = out / "chart.png"
