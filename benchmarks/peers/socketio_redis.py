@@ -3,7 +3,9 @@
     python -m benchmarks.peers.socketio_redis PORT [REDIS_URL]
 
 The setup the python-socketio documentation gives for several server processes:
-an ``AsyncServer`` in ASGI mode (``socketio.ASGIApp``) served by uvicorn, with
+an ``AsyncServer`` in ASGI mode (``socketio.ASGIApp``) served by uvicorn (as
+``uvicorn.run`` serves it: uvloop and httptools with ``uvicorn[standard]``,
+its ``websockets`` WebSocket implementation), with
 ``socketio.AsyncRedisManager(REDIS_URL)`` as its client manager, so that an
 ``emit`` to a room reaches the room's members on every node (the emitting node
 delivers to its own clients, then publishes the message on a Redis channel that
@@ -13,17 +15,16 @@ memory only: the same chat on one node, without the hop through Redis.
 Clients connect over WebSocket only (``/socket.io/?EIO=4&transport=websocket``),
 send ``join`` with a room name (acknowledged once the client is in the room) and
 ``say`` with a text, which goes to every other member of the sender's rooms as a
-``say`` event.  Engine.IO's ping interval is set to an hour, as triochat runs
+``say`` event.  Engine.IO's ping interval is set to an hour and uvicorn's
+WebSocket pings are off, as triochat runs
 with ``--ping-interval off`` in the harness: the load generator's receivers do
 not answer pings.  Prints ``READY PORT`` once it listens.
 """
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import sys
-from typing import Any
 
 import socketio
 import uvicorn
@@ -56,27 +57,19 @@ def make_server(redis_url: str | None) -> socketio.AsyncServer:
     return sio
 
 
-async def main(port: int, redis_url: str | None) -> None:
+def main(port: int, redis_url: str | None) -> None:
+    """Listen on 127.0.0.1:*port* (0: any), say ``READY PORT``, serve until killed."""
     app = socketio.ASGIApp(make_server(redis_url))
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
-    while not server.started:
-        if serving.done():
-            serving.result()
-            return
-        await asyncio.sleep(0.01)
+    sock.listen(2048)  # connections wait in the backlog until uvicorn accepts them
+    # No WebSocket pings from uvicorn either (its default: every 20 s, closing unanswered ones).
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", ws_ping_interval=None)
     print(f"READY {sock.getsockname()[1]}", flush=True)
-    await serving
-
-
-def run(argv: list[str]) -> Any:
-    """Serve on the port in *argv* (0: any), with the Redis URL in *argv* if there is one."""
-    return asyncio.run(main(int(argv[0]), argv[1] if len(argv) > 1 else None))
+    # As ``uvicorn.run`` does: uvloop when it is installed (uvicorn[standard]).
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 if __name__ == "__main__":
-    run(sys.argv[1:])
+    main(int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else None)
