@@ -177,6 +177,22 @@ def latency_table(points: list[Point], all_runs: dict[int, Runs]) -> list[str]:
     return [*lines, ""]
 
 
+Series = dict[str, tuple[list[int], list[float]]]
+
+
+def cluster_series(points: list[Point], all_runs: dict[int, Runs]) -> Series:
+    """For the chart: per server and N, (nodes, median delivered/s) of the saturation cluster points."""
+    series: Series = {}
+    cells = _cells(points, all_runs, rate=False)
+    for (server, n, nodes), runs in sorted(cells.items()):
+        value = _median(runs[server], "delivered_per_s")
+        if value is not None:
+            xs, ys = series.setdefault(f"{server} N={n}", ([], []))
+            xs.append(nodes)
+            ys.append(value)
+    return series
+
+
 def cluster_report(points: list[Point], all_runs: dict[int, Runs]) -> list[str]:
     """The cluster section of a report (empty when the run has no cluster points)."""
     tables = saturation_table(points, all_runs) + latency_table(points, all_runs)

@@ -292,6 +292,8 @@ def test_the_cluster_tables_compare_with_one_node_and_say_what_saturates(tmp_pat
     assert "| +2.50 |" in hop
     assert "| 100 (100) |" in hop
     assert cluster_report(points[:0], {}) == []
+    assert "Chart: chart.png" in report  # delivered/s against nodes
+    assert (tmp_path / "chart.png").stat().st_size > 1000
     # A rebuilt report has the same section.
     with open(tmp_path / "runs.jsonl", "w") as log:
         for index, point in enumerate(points):

@@ -28,7 +28,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "compression": ("permessage-deflate offered as browsers do: wire bytes, CPU per delivery", "2.5 / 4"),
     "leak": ("20,000 connect/login/leave cycles per transport; fds, sockets, RSS back, or FAIL", "1 / 2"),
     "ws": ("issue 11's WebSocket comparison with websockets (asyncio, Trio); 10k idle", "6 / 16"),
-    "cluster": ("issue 12's 1, 2, 3 nodes behind one Redis against python-socketio; redis-server", "4 / 12"),
+    "cluster": ("issue 12's 1, 2, 3 nodes behind one Redis against python-socketio; redis-server", "2 / 9"),
 }
 """Each scenario: what it measures, and about how many minutes it takes here (--quick / full)."""
 
