@@ -475,7 +475,8 @@ async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
     latencies = [x for probe in probes for x in (probe.latencies or [])]
     rss_after = proc_rss(pid)
     cut_off = [_was_cut_off(client) for client in stalled]
-    peer_ports = [member.stream.socket.getpeername()[1] for member in members]
+    clustered = len(pids) > 1 or cluster.redis_pid is not None
+    peer_ports = [member.stream.socket.getpeername()[1] for member in members] if clustered else []
     for member in members + stalled:
         await member.stream.aclose()
     result: dict[str, Any] = {
@@ -499,14 +500,14 @@ async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
         result["server_rss_growth_mib"] = round((rss_after - rss_before) / 2**20, 1)
     if spec.get("churn"):
         result["churned"] = churned
-    if len(pids) > 1 or cluster.redis_pid is not None:
-        result.update(cluster.result(elapsed, messages, cpu_self))
+    if clustered:
+        result.update(cluster.result(elapsed, sent, cpu_self))
         result["clients_per_node"] = [peer_ports.count(p) for p in ports]
     return result
 
 
 class Cluster:
-    """CPU of every node and of Redis, and Redis's commands, from construction to :meth:`stop`."""
+    """CPU of every node and of Redis, and Redis's commands, from :meth:`start` to :meth:`stop`."""
 
     def __init__(self, pids: list[int], redis_pid: int | None, redis_port: int | None) -> None:
         self.pids = pids
