@@ -475,7 +475,7 @@ async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
     latencies = [x for probe in probes for x in (probe.latencies or [])]
     rss_after = proc_rss(pid)
     cut_off = [_was_cut_off(client) for client in stalled]
-    clustered = len(pids) > 1 or cluster.redis_pid is not None
+    clustered = "server_pids" in spec  # a cluster point (its one-node references too)
     peer_ports = [member.stream.socket.getpeername()[1] for member in members] if clustered else []
     for member in members + stalled:
         await member.stream.aclose()

@@ -179,6 +179,9 @@ def test_the_one_node_reference_runs_without_redis(started: list[Any]) -> None:
     assert "error" not in result, result
     assert result["delivered"] == result["expected"]
     assert "redis_commands_per_message" not in result  # no Redis started for it
+    assert "redis_cpu_share" not in result
+    assert result["clients_per_node"] == [4]
+    assert result["busiest"] in {"node1", "loadgen"}
     assert len(started) == 1
 
 
