@@ -109,28 +109,11 @@ SUBJECTS = {
         # (a fresh one per start, see SCRATCH).
         Subject("triochat-ws-nohistory", (*TRIOCHAT, "--history-size", "0"), "triochat-ws", "ws"),
         Subject("triochat-ws-sqlite", (*TRIOCHAT, "--store", "sqlite:{scratch}"), "triochat-ws", "ws"),
-        # Issue 12's cluster: every node of one run gets the URL of the run's own
-        # redis-server for ``{redis}`` (redis://127.0.0.1:PORT/0).
-        Subject("triochat-cluster", (*TRIOCHAT, "--redis", "{redis}"), "triochat-ws", "ws"),
-        Subject(
-            "socketio-redis", (PY, "-m", "benchmarks.peers.socketio_redis", "0", "{redis}"), "socketio", "ws"
-        ),
-        # The same Socket.IO chat on one node with its rooms in memory (no Redis).
-        Subject("socketio", (PY, "-m", "benchmarks.peers.socketio_redis", "0"), "socketio", "ws"),
     ]
 }
 HISTORY = ("triochat-ws-nohistory", "triochat-ws-sqlite")
 """triochat-ws with history off and with the SQLite store, beside triochat-ws at fan-out N=100."""
-CLUSTERED = ("triochat-cluster", "socketio-redis")
-"""Servers run as 1, 2 and 3 nodes behind one Redis (the ``cluster`` scenario)."""
-SINGLE = ONE_NODE
-"""Each clustered server's one-node reference without Redis (run beside its 1-node cluster)."""
-CLUSTER_NODES = (1, 2, 3)
-PLAIN = tuple(
-    name
-    for name in SUBJECTS
-    if not name.endswith("-deflate") and name not in HISTORY + CLUSTERED and name != "socketio"
-)
+PLAIN = tuple(name for name in SUBJECTS if not name.endswith("-deflate") and name not in HISTORY)
 """Every server, without compression."""
 WEBSOCKET = ("triochat-ws", "websockets", "websockets-trio")
 """triochat's WebSocket side and the `websockets` library's servers (asyncio, Trio)."""
@@ -142,6 +125,26 @@ LEAKED = ("triochat-ws", "triochat-tcp")
 LEAK_RSS_BOUND_MIB = 8
 """How much a leak run's server may grow after its warm-up (a leak of 400 bytes per
 cycle would show as 7.6 MiB over 20,000 cycles)."""
+CLUSTER_SUBJECTS = {
+    s.name: s
+    for s in [
+        # Issue 12's cluster: every node of one run gets the URL of the run's own
+        # redis-server for ``{redis}`` (redis://127.0.0.1:PORT/0).
+        Subject("triochat-cluster", (*TRIOCHAT, "--redis", "{redis}"), "triochat-ws", "ws"),
+        Subject(
+            "socketio-redis", (PY, "-m", "benchmarks.peers.socketio_redis", "0", "{redis}"), "socketio", "ws"
+        ),
+        # The same Socket.IO chat on one node with its rooms in memory (no Redis).
+        Subject("socketio", (PY, "-m", "benchmarks.peers.socketio_redis", "0"), "socketio", "ws"),
+    ]
+}
+"""Servers that run only in the ``cluster`` scenario (added to SUBJECTS after PLAIN is made)."""
+SUBJECTS.update(CLUSTER_SUBJECTS)
+CLUSTERED = ("triochat-cluster", "socketio-redis")
+"""Servers run as 1, 2 and 3 nodes behind one Redis (the ``cluster`` scenario)."""
+SINGLE = ONE_NODE
+"""Each clustered server's one-node reference without Redis (run beside its 1-node cluster)."""
+CLUSTER_NODES = (1, 2, 3)
 SCENARIOS = (
     *("fanout", "latency", "stalled", "churn", "idle", "logins", "compression", "leak", "ws"),
     "cluster",
