@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchmarks import redisstat, run, sio
+from benchmarks import loadgen, redisstat, run, sio
 from benchmarks.clusterreport import cluster_report
 from benchmarks.points import Point, kind
-from benchmarks.report import write_report
+from benchmarks.report import rebuild, write_report
+from benchmarks.wsframes import FrameReader
 from tests.redisproc import RedisProcess, start_redis
 
 # The Socket.IO dialect: Engine.IO v4 / Socket.IO v5 text packets.
@@ -305,6 +307,79 @@ def test_the_cluster_tables_compare_with_one_node_and_say_what_saturates(tmp_pat
                     log.write(
                         json.dumps({"point": point.label(), "server": server, "repeat": 1, **record}) + "\n"
                     )
-    from benchmarks.report import rebuild
-
     assert two in rebuild(tmp_path)
+
+
+# The load generator's Socket.IO login, against a scripted server.
+
+
+def _server_frame(text: str) -> bytes:
+    data = text.encode()
+    assert len(data) < 126
+    return bytes([0x81, len(data)]) + data
+
+
+async def _scripted_login(replies: list[str]) -> tuple[list[str], Exception | None]:
+    """Run ``socketio_login`` against a server that answers each client frame with the next reply.
+
+    Returns the packets the client sent and the error the login raised, if any.
+    """
+    sent: list[str] = []
+
+    async def serve(stream: trio.SocketStream) -> None:
+        await stream.send_all(_server_frame(replies.pop(0)))  # the open packet, unasked
+        frames = FrameReader(deflate=False)
+        while replies:
+            data = await stream.receive_some(4096)
+            if not data:
+                return
+            frames.feed(_unmask(data))
+            for message in frames.take():
+                sent.append(message.decode())
+                if replies:
+                    await stream.send_all(_server_frame(replies.pop(0)))
+        await trio.sleep_forever()
+
+    error: Exception | None = None
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(trio.serve_tcp, serve, 0)
+        port = listeners[0].socket.getsockname()[1]
+        client = await trio.open_tcp_stream("127.0.0.1", port)
+        try:
+            with trio.fail_after(5):
+                await loadgen.socketio_login(client, b"")
+        except RuntimeError as exc:
+            error = exc
+        finally:
+            await client.aclose()
+            nursery.cancel_scope.cancel()
+    return sent, error
+
+
+def _unmask(data: bytes) -> bytes:
+    """Client frames (masked, small) as a server would read them, unmasked."""
+    out = b""
+    while data:
+        size = data[1] & 0x7F
+        key, payload = data[2:6], data[6 : 6 + size]
+        out += bytes([data[0], size]) + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+        data = data[6 + size :]
+    return out
+
+
+OPEN = '0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'
+
+
+async def test_the_socketio_login_connects_joins_and_answers_pings() -> None:
+    sent, error = await _scripted_login([OPEN, "2", '40{"sid":"x"}', '431["bench"]'])
+    assert error is None
+    # The ping came right after the connect packet: answered, then the login went on.
+    assert sent == ["40", "3", '421["join","bench"]']
+
+
+async def test_a_refused_socketio_login_fails_with_what_the_server_said() -> None:
+    sent, error = await _scripted_login([OPEN, '44{"message":"Not allowed"}'])
+    assert sent == ["40"]
+    assert error is not None
+    assert "Socket.IO login refused" in str(error)
+    assert "Not allowed" in str(error)
