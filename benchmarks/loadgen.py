@@ -374,6 +374,14 @@ async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
         async with trio.open_nursery() as nursery:
             for member in members:
                 nursery.start_soon(member.drain)
+    warm_up_s = None
+    if "server_pids" in spec:
+        try:
+            warm_up_s = await warm_up(members, dialect, float(spec.get("warm_up_limit_s", WARM_UP_LIMIT)))
+        except RuntimeError:
+            for member in members:
+                member.stream.socket.close()
+            raise
     senders = max(1, min(4, n // 4))
     per_message = n if dialect.echo else n - 1
     if rate is None:
@@ -501,9 +509,35 @@ async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("churn"):
         result["churned"] = churned
     if clustered:
+        result["warm_up_s"] = warm_up_s
         result.update(cluster.result(elapsed, sent, cpu_self))
         result["clients_per_node"] = [peer_ports.count(p) for p in ports]
     return result
+
+
+WARM_UP_LIMIT = 30.0
+
+
+async def warm_up(members: list[Client], dialect: Dialect, limit: float = WARM_UP_LIMIT) -> float:
+    """Before a cluster run: one message from the first member must reach every other member.
+
+    Then every node serves the room, and the run measures the cluster rather than
+    the moments it takes a node to join a room's traffic.  Returns the seconds it
+    took; the counters start again from zero.
+    """
+    start = time.monotonic()
+    await members[0].stream.send_all(dialect.encode(FILLER.decode()))
+    targets = [1 if dialect.echo else 0] + [1] * (len(members) - 1)
+    try:
+        await trio.to_thread.run_sync(receive_all, members, targets, start + limit)
+    except TimeoutError:
+        missing = sum(1 for m, t in zip(members, targets, strict=True) if m.count < t)
+        raise RuntimeError(f"a warm-up message did not reach {missing} members in {limit:g} s") from None
+    for member in members:
+        member.count = 0
+        member.wire = 0
+        member._rest = b""
+    return round(time.monotonic() - start, 3)
 
 
 class Cluster:

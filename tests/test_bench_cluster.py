@@ -150,6 +150,7 @@ def test_a_two_node_socketio_cluster_delivers_everything_through_redis(started: 
     assert result["delivered"] == result["expected"] == 600
     assert result["nodes"] == 2
     assert result["clients_per_node"] == [3, 3]  # round-robin
+    assert 0 < result["warm_up_s"] < 30  # a first message reached every member before the run
     assert len(result["node_cpu_shares"]) == 2
     assert result["server_cpu_us_per_delivery"] > 0
     # python-socketio publishes each emit once on its Redis channel; connections
@@ -224,6 +225,30 @@ def test_a_node_that_does_not_start_is_an_error_record_and_the_others_are_stoppe
     result = run.run_one(Point("fanout", (), {"clients": 2, "deliveries": 10, "nodes": 2}), subject)
     assert result == {"error": "flaky did not start: no --redis here"}
     assert len(started) == 2  # redis-server and the first node (the harness stopped the one that failed)
+
+
+@pytest.mark.timeout(30)
+async def test_nodes_that_do_not_share_the_room_fail_the_warm_up() -> None:
+    # Two Socket.IO servers without Redis are two chats, not a cluster: a first
+    # message from a client of the first never reaches the clients of the second.
+    started = [run.start_server(run.SUBJECTS["socketio"]) for _ in range(2)]
+    try:
+        spec = {
+            "scenario": "fanout",
+            "dialect": "socketio",
+            "port": started[0][1],
+            "server_pid": started[0][0].pid,
+            "ports": [port for _, port in started],
+            "server_pids": [proc.pid for proc, _ in started],
+            "clients": 4,
+            "deliveries": 100,
+            "warm_up_limit_s": 1.0,
+        }
+        with pytest.raises(RuntimeError, match="a warm-up message did not reach 2 members in 1 s"):
+            await loadgen.fanout(spec)
+    finally:
+        for proc, _ in started:
+            run.stop_server(proc)
 
 
 def test_the_triochat_cluster_nodes_get_the_command_line_the_issue_fixes() -> None:
