@@ -24,12 +24,15 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import trio
 
+from benchmarks import sio
 from benchmarks.procstat import client_sockets, open_fds, proc_cpu, proc_rss, raise_fd_limit
+from benchmarks.redisstat import calls_between, command_calls, cpu_seconds
 from benchmarks.wsframes import DEFLATE_OFFER, FrameReader, message_text, negotiated_extension
 
 PAYLOAD = 64
@@ -57,7 +60,7 @@ class Dialect:
 
     websocket: bool
     path: str = "/"
-    login: str = "none"  # "none", "line", "triochat", "gt"
+    login: str = "none"  # "none", "line", "triochat", "gt", "socketio"
     echo: bool = False  # the sender gets its own message back
 
     def encode(self, text: str) -> bytes:
@@ -67,6 +70,8 @@ class Dialect:
             return masked_frame(json.dumps({"type": "say", "text": text}).encode())
         if self.login == "gt":
             return masked_frame(json.dumps({"type": "chat_message", "content": text}).encode())
+        if self.login == "socketio":
+            return masked_frame(sio.event("say", text).encode())
         return masked_frame(text.encode())
 
     def quit(self) -> bytes | None:
@@ -86,7 +91,11 @@ DIALECTS = {
     "ws-plain": Dialect(websocket=True),
     "gt": Dialect(websocket=True, path="/ws/{name}", login="gt", echo=True),
     "tcp-plain": Dialect(websocket=False),
+    # Engine.IO v4 / Socket.IO v5 over a plain WebSocket: connect to the default
+    # namespace, then an acknowledged ``join`` of the benchmark room (see benchmarks.sio).
+    "socketio": Dialect(websocket=True, path=sio.PATH, login="socketio"),
 }
+SOCKETIO_ROOM = "bench"
 
 
 class Client:
@@ -214,6 +223,42 @@ async def _read_until(stream: trio.SocketStream, marker: bytes) -> bytes:
     return buffer
 
 
+async def socketio_login(stream: trio.SocketStream, rest: bytes, room: str = SOCKETIO_ROOM) -> None:
+    """After the upgrade: Engine.IO open, Socket.IO connect, an acknowledged join of *room*.
+
+    *rest* is what came after the handshake answer.  Pings are answered; a
+    connect error or a close fails the login.
+    """
+    frames = FrameReader(deflate=False)
+    frames.feed(rest)
+    step = sio.OPEN
+
+    async def send(packet: str) -> None:
+        await stream.send_all(masked_frame(packet.encode()))
+
+    while True:
+        for message in frames.take():
+            packet = sio.decode(message.decode())
+            if packet.engine == sio.PING:
+                await send(sio.pong())
+            elif packet.engine == sio.CLOSE or packet.kind in (sio.CONNECT_ERROR, sio.DISCONNECT):
+                raise RuntimeError(f"Socket.IO login refused: {message[:200]!r}")
+            elif step == sio.OPEN and packet.engine == sio.OPEN:
+                await send(sio.connect())
+                step = sio.CONNECT
+            elif step == sio.CONNECT and packet.kind == sio.CONNECT:
+                await send(sio.event("join", room, ack=1))
+                step = sio.ACK
+            elif step == sio.ACK and packet.kind == sio.ACK and packet.ack == 1:
+                return
+        if frames.close_seen:
+            raise RuntimeError("the server closed the WebSocket during the Socket.IO login")
+        data = await stream.receive_some(65536)
+        if not data:
+            raise RuntimeError("closed during the Socket.IO login")
+        frames.feed(data)
+
+
 async def connect(dialect: Dialect, port: int, name: str, *, deflate: bool = False, size: int = 0) -> Client:
     """Connect and log in; with *deflate*, offer permessage-deflate and read by frames.
 
@@ -224,8 +269,13 @@ async def connect(dialect: Dialect, port: int, name: str, *, deflate: bool = Fal
         return await _connect_framed(stream, dialect, port, name, size)
     if dialect.websocket:
         await stream.send_all(_upgrade_request(dialect, port, name, ""))
-        await _read_until(stream, b"\r\n\r\n")
-        if dialect.login == "triochat":
+        buffer = await _read_until(stream, b"\r\n\r\n")
+        if dialect.login == "socketio":
+            head, _, rest = buffer.partition(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 101"):
+                raise RuntimeError(f"handshake refused: {head.splitlines()[0]!r}")
+            await socketio_login(stream, rest)
+        elif dialect.login == "triochat":
             await stream.send_all(masked_frame(json.dumps({"type": "login", "name": name}).encode()))
             await _read_until(stream, b'"welcome"')
         elif dialect.login == "gt":
@@ -270,14 +320,22 @@ async def _connect_framed(
 
 
 async def connect_all(
-    dialect: Dialect, port: int, count: int, prefix: str = "c", *, deflate: bool = False, size: int = 0
+    dialect: Dialect,
+    port: int | Sequence[int],
+    count: int,
+    prefix: str = "c",
+    *,
+    deflate: bool = False,
+    size: int = 0,
 ) -> list[Client]:
-    """Connect *count* clients, 50 at a time."""
+    """Connect *count* clients, 50 at a time; over several ports (nodes) round-robin."""
     clients: list[Client | None] = [None] * count
     limiter = trio.CapacityLimiter(50)
+    ports = [port] if isinstance(port, int) else list(port)
 
     async def one(i: int) -> None:
         async with limiter:
+            port = ports[i % len(ports)]
             clients[i] = await connect(dialect, port, f"{prefix}{i}", deflate=deflate, size=size)
 
     async with trio.open_nursery() as nursery:
@@ -298,17 +356,32 @@ def _stats(samples_ns: list[int]) -> dict[str, float]:
 
 
 async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
-    """Saturation (``rate`` None) or fixed delivered rate (``rate`` deliveries/s)."""
+    """Saturation (``rate`` None) or fixed delivered rate (``rate`` deliveries/s).
+
+    A cluster (``ports`` and ``server_pids`` of every node, ``redis_pid`` and
+    ``redis_port``) gets its clients round-robin over the nodes; server CPU is
+    summed over the nodes, and Redis's CPU and commands are read before and after.
+    """
     dialect = DIALECTS[spec["dialect"]]
     port, pid, n = spec["port"], spec["server_pid"], spec["clients"]
+    ports: list[int] = spec.get("ports") or [port]
+    pids: list[int] = spec.get("server_pids") or [pid]
     rate: float | None = spec.get("rate")
     deflate, size = bool(spec.get("deflate")), int(spec.get("text_bytes", 0))
     with trio.fail_after(180):
-        members = await connect_all(dialect, port, n, deflate=deflate, size=size)
+        members = await connect_all(dialect, ports, n, deflate=deflate, size=size)
         await trio.sleep(0.3)
         async with trio.open_nursery() as nursery:
             for member in members:
                 nursery.start_soon(member.drain)
+    warm_up_s = None
+    if "server_pids" in spec:
+        try:
+            warm_up_s = await warm_up(members, dialect, float(spec.get("warm_up_limit_s", WARM_UP_LIMIT)))
+        except RuntimeError:
+            for member in members:
+                member.stream.socket.close()
+            raise
     senders = max(1, min(4, n // 4))
     per_message = n if dialect.echo else n - 1
     if rate is None:
@@ -360,9 +433,12 @@ async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
                 text = f"@{time.perf_counter_ns()}@{filler}" if rate else filler
             await member.stream.send_all(dialect.encode(text))
 
-    cpu_server0, cpu_self0 = proc_cpu(pid), self_cpu()
+    cluster = Cluster(pids, spec.get("redis_pid"), spec.get("redis_port"))
+    await cluster.measure_idle(float(spec.get("redis_idle_s", 1.0)))
+    cluster.start()
+    cpu_self0 = self_cpu()
     start = time.perf_counter()
-    timeout = 300 if rate is None else spec["seconds"] * 4 + 30
+    timeout = spec.get("timeout_s") or (300 if rate is None else spec["seconds"] * 4 + 30)
     timed_out = False
 
     receivers_done = trio.Event()
@@ -400,11 +476,15 @@ async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
                 await receivers_done.wait()
             nursery.cancel_scope.cancel()  # stops the churn
     elapsed = time.perf_counter() - start
-    cpu_server, cpu_self = proc_cpu(pid) - cpu_server0, self_cpu() - cpu_self0
+    cpu_self = self_cpu() - cpu_self0
+    cluster.stop()
+    cpu_server = sum(cluster.node_cpu)
     delivered = sum(m.count for m in members)
     latencies = [x for probe in probes for x in (probe.latencies or [])]
     rss_after = proc_rss(pid)
     cut_off = [_was_cut_off(client) for client in stalled]
+    clustered = "server_pids" in spec  # a cluster point (its one-node references too)
+    peer_ports = [member.stream.socket.getpeername()[1] for member in members] if clustered else []
     for member in members + stalled:
         await member.stream.aclose()
     result: dict[str, Any] = {
@@ -428,7 +508,104 @@ async def fanout(spec: dict[str, Any]) -> dict[str, Any]:
         result["server_rss_growth_mib"] = round((rss_after - rss_before) / 2**20, 1)
     if spec.get("churn"):
         result["churned"] = churned
+    if clustered:
+        result["warm_up_s"] = warm_up_s
+        result.update(cluster.result(elapsed, sent, cpu_self))
+        result["clients_per_node"] = [peer_ports.count(p) for p in ports]
     return result
+
+
+WARM_UP_LIMIT = 30.0
+
+
+async def warm_up(members: list[Client], dialect: Dialect, limit: float = WARM_UP_LIMIT) -> float:
+    """Before a cluster run: one message from the first member must reach every other member.
+
+    Then every node serves the room, and the run measures the cluster rather than
+    the moments it takes a node to join a room's traffic.  Returns the seconds it
+    took; the counters start again from zero.
+    """
+    start = time.monotonic()
+    await members[0].stream.send_all(dialect.encode(FILLER.decode()))
+    targets = [1 if dialect.echo else 0] + [1] * (len(members) - 1)
+    try:
+        await trio.to_thread.run_sync(receive_all, members, targets, start + limit)
+    except TimeoutError:
+        missing = sum(1 for m, t in zip(members, targets, strict=True) if m.count < t)
+        raise RuntimeError(f"a warm-up message did not reach {missing} members in {limit:g} s") from None
+    for member in members:
+        member.count = 0
+        member.wire = 0
+        member._rest = b""
+    return round(time.monotonic() - start, 3)
+
+
+class Cluster:
+    """CPU of every node and of Redis, and Redis's commands, from :meth:`start` to :meth:`stop`."""
+
+    def __init__(self, pids: list[int], redis_pid: int | None, redis_port: int | None) -> None:
+        self.pids = pids
+        self.redis_pid = redis_pid
+        self.redis_port = redis_port
+        self.redis_idle_share = 0.0
+        self._calls0: dict[str, int] = {}
+        self._redis_cpu0 = 0.0
+        self._cpu0 = [0.0] * len(pids)
+        self.node_cpu = [0.0] * len(pids)
+        self.redis_cpu = 0.0
+        self.calls: dict[str, int] = {}
+
+    async def measure_idle(self, seconds: float) -> None:
+        """Redis's CPU share while nothing is sent (its timers, the append-only file's fsync)."""
+        if self.redis_pid and seconds > 0:
+            before = self._redis_cpu()
+            await trio.sleep(seconds)
+            self.redis_idle_share = (self._redis_cpu() - before) / seconds
+
+    def start(self) -> None:
+        """Take the readings the run is measured from."""
+        self._calls0 = command_calls(self.redis_port) if self.redis_port else {}
+        self._redis_cpu0 = self._redis_cpu()
+        self._cpu0 = [proc_cpu(p) for p in self.pids]
+
+    def stop(self) -> None:
+        """Take the readings again: what the run cost."""
+        self.node_cpu = [proc_cpu(p) - c for p, c in zip(self.pids, self._cpu0, strict=True)]
+        self.redis_cpu = self._redis_cpu() - self._redis_cpu0
+        if self.redis_port:
+            self.calls = calls_between(self._calls0, command_calls(self.redis_port))
+
+    def _redis_cpu(self) -> float:
+        """Redis's CPU seconds (from ``INFO cpu`` when its port is known: finer than ``/proc``)."""
+        if self.redis_port:
+            return cpu_seconds(self.redis_port)
+        return proc_cpu(self.redis_pid) if self.redis_pid else 0.0
+
+    def result(self, elapsed: float, messages: int, cpu_self: float) -> dict[str, Any]:
+        """Per-node and Redis CPU shares, Redis's cost per message, and the busiest process."""
+        shares = {f"node{i + 1}": cpu / elapsed for i, cpu in enumerate(self.node_cpu)}
+        result: dict[str, Any] = {
+            "nodes": len(self.pids),
+            "node_cpu_shares": [round(s, 2) for s in shares.values()],
+        }
+        if self.redis_pid:
+            shares["redis"] = self.redis_cpu / elapsed
+            result["redis_cpu_share"] = round(shares["redis"], 3)
+            result["redis_idle_cpu_share"] = round(self.redis_idle_share, 4)
+            # Less what Redis spends anyway: at N=1000 a run has few messages, and
+            # its timers would otherwise be most of the figure.
+            busy = max(0.0, self.redis_cpu - self.redis_idle_share * elapsed)
+            result["redis_cpu_us_per_message"] = round(busy / max(messages, 1) * 1e6, 2)
+        if self.redis_port:
+            total = sum(self.calls.values())
+            result["redis_commands_per_message"] = round(total / max(messages, 1), 3)
+            result["redis_commands"] = {k: round(v / max(messages, 1), 3) for k, v in self.calls.items()}
+        shares["loadgen"] = cpu_self / elapsed
+        busiest = max(shares, key=lambda k: shares[k])
+        result["busiest"] = busiest
+        result["busiest_cpu_share"] = round(shares[busiest], 2)
+        result["machine_cpu_share"] = round(sum(shares.values()), 2)
+        return result
 
 
 def _deflate_result(members: list[Client], verifiers: list[Client], delivered: int) -> dict[str, Any]:

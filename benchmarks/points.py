@@ -21,8 +21,13 @@ class Point:
 
 
 def kind(point: Point) -> str:
-    """What a point measures: saturation, latency, stalled, churn, compression, idle, logins, leak."""
+    """What a point measures: saturation, latency, stalled, churn, compression, idle, logins, leak.
+
+    Points with ``nodes`` (run on 1..3 server processes behind one Redis) are ``cluster``.
+    """
     params = point.params
+    if "nodes" in params:
+        return "cluster"
     if point.scenario != "fanout":
         return point.scenario
     for key in ("deflate", "stalled", "churn"):

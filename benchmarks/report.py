@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.clusterreport import cluster_report, cluster_series
 from benchmarks.points import Point, kind
 
 Runs = dict[str, list[dict[str, Any]]]
@@ -29,6 +30,8 @@ _EXTRAS = (
     "server_rss_growth_mib",
     "churned",
     "loadgen_cpu_share",
+    "redis_commands_per_message",
+    "redis_cpu_us_per_message",
 )
 
 
@@ -255,6 +258,9 @@ def chart(points: list[Point], all_runs: dict[int, Runs], path: Path) -> bool:
     latency = _line_panel(points, all_runs, "latency", "p99_ms")
     if latency:
         panels.append(("line", "p99 latency at 50k deliveries/s (ms)", latency))
+    nodes = cluster_series(points, all_runs)
+    if nodes:
+        panels.append(("nodes", "Cluster fan-out (delivered messages/s) against nodes", nodes))
     for index, point in enumerate(points):
         if kind(point) in ("logins", "idle", "compression"):
             metric, _ = headline(point)
@@ -282,6 +288,10 @@ def chart(points: list[Point], all_runs: dict[int, Runs], path: Path) -> bool:
             continue
         for name, (xs, ys) in data.items():
             ax.plot(xs, ys, marker="o", label=name)
+        if style == "nodes":
+            ax.set(yscale="log", xlabel="nodes behind one Redis", xticks=[1, 2, 3])
+            ax.legend(fontsize=7)
+            continue
         ax.set(xscale="log", yscale="log", xlabel="clients in the room (N)")
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -304,6 +314,7 @@ def write_report(
         "",
     ]
     report += targets(points, all_runs)
+    report += cluster_report(points, all_runs)
     for index, point in enumerate(points):
         report += summarize(point, all_runs[index])
     chart_path = out / "chart.png"

@@ -28,13 +28,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.clusterreport import ONE_NODE
 from benchmarks.points import Point
 from benchmarks.procstat import raise_fd_limit
 from benchmarks.report import leak_failures, rebuild, write_report
+from tests.redisproc import RedisProcess, RedisUnavailable, start_redis
 from triochat.cli import bench
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,9 +131,33 @@ LEAKED = ("triochat-ws", "triochat-tcp")
 LEAK_RSS_BOUND_MIB = 8
 """How much a leak run's server may grow after its warm-up (a leak of 400 bytes per
 cycle would show as 7.6 MiB over 20,000 cycles)."""
-SCENARIOS = ("fanout", "latency", "stalled", "churn", "idle", "logins", "compression", "leak", "ws")
-DEFAULT = SCENARIOS[:-1]
-"""``ws`` repeats points of the others (issue 11's comparison); it is not in the default."""
+CLUSTER_SUBJECTS = {
+    s.name: s
+    for s in [
+        # Issue 12's cluster: every node of one run gets the URL of the run's own
+        # redis-server for ``{redis}`` (redis://127.0.0.1:PORT/0).
+        Subject("triochat-cluster", (*TRIOCHAT, "--redis", "{redis}"), "triochat-ws", "ws"),
+        Subject(
+            "socketio-redis", (PY, "-m", "benchmarks.peers.socketio_redis", "0", "{redis}"), "socketio", "ws"
+        ),
+        # The same Socket.IO chat on one node with its rooms in memory (no Redis).
+        Subject("socketio", (PY, "-m", "benchmarks.peers.socketio_redis", "0"), "socketio", "ws"),
+    ]
+}
+"""Servers that run only in the ``cluster`` scenario (added to SUBJECTS after PLAIN is made)."""
+SUBJECTS.update(CLUSTER_SUBJECTS)
+CLUSTERED = ("triochat-cluster", "socketio-redis")
+"""Servers run as 1, 2 and 3 nodes behind one Redis (the ``cluster`` scenario)."""
+SINGLE = ONE_NODE
+"""Each clustered server's one-node reference without Redis (run beside its 1-node cluster)."""
+CLUSTER_NODES = (1, 2, 3)
+SCENARIOS = (
+    *("fanout", "latency", "stalled", "churn", "idle", "logins", "compression", "leak", "ws"),
+    "cluster",
+)
+DEFAULT = tuple(s for s in SCENARIOS if s not in ("ws", "cluster"))
+"""``ws`` repeats points of the others (issue 11's comparison) and ``cluster`` needs
+``redis-server``: neither is in the default."""
 
 
 def _merged(points: list[Point]) -> list[Point]:
@@ -163,6 +191,28 @@ def _websocket_comparison(quick: bool) -> list[Point]:
     params = {"clients": 100, "rate": 50_000, "seconds": 2 if quick else 5}
     points.append(Point("fanout", (*WEBSOCKET, "asyncio-protocol"), params))
     return points + _compression(quick)
+
+
+CLUSTER_RATE = 5_000
+"""Deliveries per second of the cluster's fixed-rate points: the Socket.IO peer saturates
+between 10,000 and 35,000 deliveries/s on the project's 2-core machine, and a p99 taken near
+saturation measures its queue, not the hop through Redis."""
+
+
+def _cluster(quick: bool) -> list[Point]:
+    """Issue 12's points: 1, 2, 3 nodes behind one Redis; fan-out at N=100 and 1000, p99 at a fixed rate.
+
+    The one-node references without Redis (``SINGLE``) run beside the 1-node cluster.
+    """
+    points = []
+    deliveries = 30_000 if quick else 150_000
+    for nodes in CLUSTER_NODES:
+        subjects = CLUSTERED + (tuple(SINGLE.values()) if nodes == 1 else ())
+        for n in (100, 1000):
+            points.append(Point("fanout", subjects, {"clients": n, "deliveries": deliveries, "nodes": nodes}))
+        params = {"clients": 100, "rate": CLUSTER_RATE, "seconds": 2 if quick else 5, "nodes": nodes}
+        points.append(Point("fanout", subjects, params))
+    return points
 
 
 def plan(scenarios: list[str], quick: bool) -> list[Point]:
@@ -218,6 +268,8 @@ def plan(scenarios: list[str], quick: bool) -> list[Point]:
         points.append(Point("leak", LEAKED, params, once=True))
     if "ws" in scenarios:
         points += _websocket_comparison(quick)
+    if "cluster" in scenarios:
+        points += _cluster(quick)
     return _merged(points)
 
 
@@ -234,26 +286,45 @@ _SCRATCH: str | None = None
 _SCRATCH_NAMES = itertools.count(1)
 
 
-def start_server(subject: Subject) -> tuple[subprocess.Popen[str], int]:
-    command = [
-        part.replace("{scratch}", _scratch_file()) if "{scratch}" in part else part
-        for part in subject.command
-    ]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        ready = re.match(r"READY (\d+)", line)
-        if ready:
-            return proc, int(ready.group(1))
-        announced = re.search(rf"{subject.transport}://127\.0\.0\.1:(\d+)", line)
-        if announced:
-            return proc, int(announced.group(1))
-    stop_server(proc)
-    raise RuntimeError(f"{subject.name} did not start")
+def uses_redis(subject: Subject) -> bool:
+    """Whether the subject's command needs a Redis URL (``{redis}``)."""
+    return any("{redis}" in part for part in subject.command)
+
+
+def server_command(subject: Subject, redis_url: str | None = None) -> list[str]:
+    """The subject's command with ``{scratch}`` (a new file) and ``{redis}`` filled in."""
+    if uses_redis(subject) and redis_url is None:
+        raise ValueError(f"{subject.name} needs a Redis URL")
+    command = []
+    for part in subject.command:
+        if "{scratch}" in part:
+            part = part.replace("{scratch}", _scratch_file())
+        if "{redis}" in part and redis_url is not None:
+            part = part.replace("{redis}", redis_url)
+        command.append(part)
+    return command
+
+
+def start_server(subject: Subject, redis_url: str | None = None) -> tuple[subprocess.Popen[str], int]:
+    command = server_command(subject, redis_url)
+    with tempfile.TemporaryFile() as errors:  # what a server that fails to start says
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True)
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            ready = re.match(r"READY (\d+)", line)
+            if ready:
+                return proc, int(ready.group(1))
+            announced = re.search(rf"{subject.transport}://127\.0\.0\.1:(\d+)", line)
+            if announced:
+                return proc, int(announced.group(1))
+        stop_server(proc)
+        errors.seek(0)
+        said = errors.read().decode(errors="replace").strip().splitlines()
+    raise RuntimeError(f"{subject.name} did not start" + (f": {said[-1].strip()}" if said else ""))
 
 
 def stop_server(proc: subprocess.Popen[str]) -> None:
@@ -272,6 +343,8 @@ def error_line(stderr: str) -> str:
 
 
 def run_one(point: Point, subject: Subject) -> dict[str, Any]:
+    if "nodes" in point.params:
+        return run_cluster(point, subject)
     proc, port = start_server(subject)
     try:
         spec = {
@@ -281,6 +354,58 @@ def run_one(point: Point, subject: Subject) -> dict[str, Any]:
             "server_pid": proc.pid,
             **point.params,
         }
+        return run_loadgen(spec)
+    finally:
+        stop_server(proc)
+
+
+@contextmanager
+def cluster_nodes(
+    subject: Subject, nodes: int, redis_url: str | None
+) -> Iterator[list[tuple[subprocess.Popen[str], int]]]:
+    """*nodes* server processes of *subject* (each pointed at *redis_url*), stopped by PID after."""
+    started: list[tuple[subprocess.Popen[str], int]] = []
+    try:
+        for _ in range(nodes):
+            started.append(start_server(subject, redis_url))
+        yield started
+    finally:
+        for proc, _ in started:
+            stop_server(proc)
+
+
+def run_cluster(point: Point, subject: Subject) -> dict[str, Any]:
+    """One run of a cluster point: a fresh redis-server (when the subject uses one), the nodes, the load.
+
+    Clients go round-robin over the nodes; the load generator sums the nodes' CPU
+    and reads Redis's CPU and commands before and after.  Everything is stopped by PID.
+    """
+    nodes = int(point.params["nodes"])
+    if nodes > 1 and not uses_redis(subject):
+        return {"error": f"{subject.name} runs on one node only (no Redis)"}
+    try:
+        with ExitStack() as stack:
+            redis: RedisProcess | None = stack.enter_context(start_redis()) if uses_redis(subject) else None
+            started = stack.enter_context(cluster_nodes(subject, nodes, redis.url if redis else None))
+            spec = {
+                "scenario": point.scenario,
+                "dialect": subject.dialect,
+                "port": started[0][1],
+                "server_pid": started[0][0].pid,
+                "ports": [port for _, port in started],
+                "server_pids": [proc.pid for proc, _ in started],
+                **point.params,
+            }
+            if redis is not None:
+                spec.update(redis_pid=redis.pid, redis_port=redis.port)
+            return run_loadgen(spec)
+    except (RedisUnavailable, RuntimeError) as exc:
+        return {"error": str(exc)}
+
+
+def run_loadgen(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run the load generator on *spec* in its own process; its JSON result or an error record."""
+    try:
         done = subprocess.run(
             [PY, "-m", "benchmarks.loadgen", json.dumps(spec)],
             cwd=ROOT,
@@ -295,8 +420,6 @@ def run_one(point: Point, subject: Subject) -> dict[str, Any]:
         return result
     except subprocess.TimeoutExpired:
         return {"error": "the load generator timed out"}
-    finally:
-        stop_server(proc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-EXTRA_MODULES = ("matplotlib", "websockets", "group_terminal")
+EXTRA_MODULES = ("matplotlib", "websockets", "group_terminal", "socketio", "redis", "uvicorn")
 """What the ``bench`` extra installs, as the harness imports it."""
 EXTRA_HINT = "triochat bench needs the bench extra: pip install 'triochat[bench]'"
 
@@ -28,6 +28,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "compression": ("permessage-deflate offered as browsers do: wire bytes, CPU per delivery", "2.5 / 4"),
     "leak": ("20,000 connect/login/leave cycles per transport; fds, sockets, RSS back, or FAIL", "1 / 2"),
     "ws": ("issue 11's WebSocket comparison with websockets (asyncio, Trio); 10k idle", "6 / 16"),
+    "cluster": ("issue 12's 1, 2, 3 nodes behind one Redis against python-socketio; redis-server", "2 / 9"),
 }
 """Each scenario: what it measures, and about how many minutes it takes here (--quick / full)."""
 
@@ -37,10 +38,11 @@ def scenario_help() -> str:
     width = max(map(len, SCENARIOS))
     lines = [f"  {name.ljust(width)}  {text} [{time}]" for name, (text, time) in SCENARIOS.items()]
     return (
-        "needs the bench extra: pip install 'triochat[bench]' (matplotlib, websockets, group-terminal)\n\n"
+        "needs the bench extra: pip install 'triochat[bench]' (matplotlib, websockets, group-terminal,\n"
+        "python-socketio, redis, uvicorn); 'cluster' also needs redis-server (Debian's package)\n\n"
         "scenarios [rough minutes on 2 shared cores, --quick / full, at the default 2 repeats]:\n"
         + "\n".join(lines)
-        + "\n\nAll but 'ws' (the default): about 10 minutes with --quick, about 40 without.\n"
+        + "\n\nAll but 'ws' and 'cluster' (the default): about 10 minutes with --quick, about 40 without.\n"
         "--report DIR rebuilds report.md and chart.png of a finished run in seconds."
     )
 
@@ -51,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "scenarios",
         nargs="*",
         metavar="SCENARIO",
-        help="scenarios to run (default: all but 'ws'; see below)",
+        help="scenarios to run (default: all but 'ws' and 'cluster'; see below)",
     )
     parser.add_argument("--quick", action="store_true", help="fewer, shorter runs, for a first look")
     parser.add_argument(
