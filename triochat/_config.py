@@ -13,6 +13,8 @@ from .protocol.names import name_problem
 
 DEFAULT_WS_PORT = 8723
 DEFAULT_TCP_PORT = 8724
+DEFAULT_LEASE = 10.0
+MAX_LEASE = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,13 @@ class ServerConfig:
     """Recent messages a user gets on entering a room (line protocol and
     protocol version 2; version 2 clients can page back further)."""
 
+    redis_url: str | None = None
+    """Serve one chat with every node that uses this Redis (``redis://HOST:PORT/DB``);
+    ``None`` (the default): this process alone.  Needs ``triochat[redis]``."""
+    redis_lease: float = DEFAULT_LEASE
+    """Seconds after which the other nodes consider a silent node dead and free
+    its users' names (at most :data:`MAX_LEASE`)."""
+
     def __post_init__(self) -> None:
         for name in (
             "max_line_bytes",
@@ -145,6 +154,14 @@ class ServerConfig:
             parse_store_spec(self.store)
         except StoreError as exc:
             raise ValueError(str(exc)) from None
+        if self.redis_url is not None and not (
+            isinstance(self.redis_url, str) and self.redis_url.startswith(("redis://", "rediss://"))
+        ):
+            raise ValueError(f"redis_url must be redis://HOST:PORT/DB (or rediss://), not {self.redis_url!r}")
+        if self.redis_url is not None and self.store != "memory":
+            raise ValueError("with redis_url the rooms' messages are kept in Redis: leave store as 'memory'")
+        if not 0 < self.redis_lease <= MAX_LEASE:
+            raise ValueError(f"redis_lease must be above 0 and at most {MAX_LEASE:g} s")
         if not self.rooms:
             raise ValueError("rooms must name at least one room")
         for room in self.rooms:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -30,6 +31,9 @@ from .protocol.names import name_key, name_problem
 from .protocol.wsframe import KEEPALIVE_PING
 from .transports.http import HttpRoutes
 from .transports.sockets import SocketStream
+
+if TYPE_CHECKING:
+    from ._cluster import Cluster
 
 log = logging.getLogger("triochat.server")
 access = logging.getLogger("triochat.access")
@@ -85,6 +89,8 @@ class Runtime:
         """Connections spawned whose task has not yet made their outbox."""
         self.http_routes = HttpRoutes()
         """What the WebSocket listener answers to plain HTTP requests (see :mod:`.transports.http`)."""
+        self.cluster: Cluster | None = None
+        """This node's part in a cluster (``redis_url``), while the server runs."""
 
     def use_store(self, store: RoomLog) -> None:
         """Keep the rooms' messages in *store* (before the broadcaster starts).
@@ -173,6 +179,25 @@ class Runtime:
         access.info("login %s", describe(conn))
         return True
 
+    async def claim_in_cluster(self, conn: Connection) -> str | None:
+        """After :meth:`claim_name`: claim the name cluster-wide too (with ``redis_url``).
+
+        Returns ``None`` when the name is the user's, or why not: ``"taken"``
+        (on another node) or ``"unavailable"`` (Redis cannot be reached); the
+        local claim is then undone.  Without a cluster, ``None`` at once.
+        """
+        cluster = self.cluster
+        if cluster is None:
+            return None
+        refusal = await cluster.claim(conn.name)
+        if refusal is not None:
+            self.hub.release(conn)
+            conn.registered = False
+            conn.identity = None
+            conn.limiter = None
+            self.refuse(conn, conn.name, "name taken" if refusal == "taken" else "Redis unreachable")
+        return refusal
+
     def rate_limit_for(self, name: str) -> RateLimit | None:
         """The rate limit of a user who logs in as *name* (``None``: unlimited)."""
         config = self.config
@@ -210,6 +235,12 @@ class Runtime:
                     self.stats.rate_limited += 1
                     await self.inbound_send.send((conn, Reply(_too_fast(limiter.limit))))
                 await trio.sleep(delay)
+        if self.cluster is not None:
+            # The Redis round trips a request needs happen here, never in the broadcaster.
+            answer = await self.cluster.before(conn, command)
+            if answer is None:
+                return
+            command = answer
         await self.inbound_send.send((conn, command))
 
     def spawn(

@@ -205,6 +205,18 @@ OPTIONS = [
         int,
         "recent messages shown on entering a room (default: 20)",
     ),
+    _Option(
+        "--redis",
+        "redis_url",
+        str,
+        "serve one chat with the other nodes on this Redis (redis://HOST:PORT/DB; needs triochat[redis])",
+    ),
+    _Option(
+        "--redis-lease",
+        "redis_lease",
+        float,
+        "seconds before the other nodes free a silent node's users (default: 10; at most 15)",
+    ),
 ]
 
 
@@ -291,7 +303,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 TOML_TABLES = ("serve", "server")
 """The tables a config file may put its settings in (or none: top-level keys)."""
 
-_TOML_ALIASES = {"room": "rooms", "token": "tokens"}
+_TOML_ALIASES = {"room": "rooms", "token": "tokens", "redis": "redis_url"}
 """Keys spelled like their (repeatable) flag, for settings whose name is a plural."""
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import trio
 
-from .._broadcaster import LOGIN, Reply
+from .._broadcaster import LOGIN, UNAVAILABLE_LOGIN, Reply
 from .._connection import Connection
 from .._outbox import CONNECTION_LOST
 from .._runtime import Runtime
@@ -107,17 +107,28 @@ async def _login(runtime: Runtime, conn: Connection, reader: _LineReader) -> boo
             push(encode_line(text.error(f"invalid name: {problem}")))
             push(prompt)
             continue
+        refusal: str | None = "taken"
         if runtime.claim_name(conn, name):
-            return True
-        push(encode_line(text.error(f"the name {name} is taken, try another")))
+            refusal = await runtime.claim_in_cluster(conn)
+            if refusal is None:
+                return True
+        if refusal == "unavailable":
+            push(encode_line(text.error(UNAVAILABLE_LOGIN)))
+        else:
+            push(encode_line(text.error(f"the name {name} is taken, try another")))
         push(prompt)
 
 
-def _claim_identity(runtime: Runtime, conn: Connection, identity: str) -> bool:
+async def _claim_identity(runtime: Runtime, conn: Connection, identity: str) -> bool:
     """Log in under the name an auth hook decided; ``False`` if it is taken."""
     conn.outbox.push(encode_line(banner(runtime)))
     if runtime.claim_name(conn, identity, identity=identity):
-        return True
+        refusal = await runtime.claim_in_cluster(conn)
+        if refusal is None:
+            return True
+        if refusal == "unavailable":
+            conn.outbox.push(encode_line(text.error(UNAVAILABLE_LOGIN)))
+            return False
     conn.outbox.push(encode_line(text.error(f"the name {identity} is taken")))
     return False
 
@@ -146,7 +157,7 @@ async def run_line_session(runtime: Runtime, conn: Connection, stream: trio.abc.
         identity = decision.identity
     with trio.move_on_after(config.login_timeout) as login_deadline:
         if identity is not None:
-            if not _claim_identity(runtime, conn, identity):
+            if not await _claim_identity(runtime, conn, identity):
                 return
         elif not await _login(runtime, conn, reader):
             return

@@ -1,0 +1,49 @@
+"""Fixtures of the cluster tests: one real redis-server for the session, flushed per test."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from tests.redisproc import RedisProcess, start_redis
+from triochat import ChatServer
+from triochat.testing import open_test_server
+
+
+def flush(port: int) -> None:
+    """FLUSHALL on the server at *port* (a plain socket: no client library needed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5.0) as sock:
+        sock.sendall(b"FLUSHALL\r\n")
+        assert sock.recv(64).startswith(b"+OK")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisProcess]:
+    """One standalone redis-server for the whole session (fails when redis-server is missing)."""
+    with start_redis() as server:
+        yield server
+
+
+@pytest.fixture
+def redis(redis_server: RedisProcess) -> RedisProcess:
+    """The session's redis-server, running and empty."""
+    if redis_server.process.poll() is not None:
+        redis_server.restart()
+    flush(redis_server.port)
+    return redis_server
+
+
+@asynccontextmanager
+async def open_nodes(url: str, count: int = 2, **settings: Any) -> AsyncIterator[list[ChatServer]]:
+    """*count* servers in this trio run, one cluster on the Redis at *url*."""
+    settings.setdefault("redis_lease", 2.0)
+    async with open_test_server(redis_url=url, **settings) as first:
+        if count == 1:
+            yield [first]
+            return
+        async with open_nodes(url, count - 1, **settings) as rest:
+            yield [first, *rest]
