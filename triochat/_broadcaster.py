@@ -717,12 +717,13 @@ class Broadcaster:
             rooms = hub.release(conn)
             conn.registered = False
             conn.entered = False
+            if self.cluster is not None and name:
+                # Free first: whoever hears that the user left can take the name.
+                self.cluster.release_name(name)
             if not self.stopping:
                 told: set[Connection] = set()
                 for left in rooms:
                     self.announce(Left(name, left, logout=True, reason=conn.leave_reason), left, told=told)
-            if self.cluster is not None and name:
-                self.cluster.release_name(name)
             access.info("logout %s (%s %s): %s", name, conn.transport, conn.peer, conn.leave_reason or "left")
             # Set once this batch's bytes are out: the connection then drains its outbox.
             self._leaves.append(command.done)

@@ -7,7 +7,7 @@ from typing import Any
 import trio
 
 from tests.redisproc import RedisProcess
-from tests.test_recovery import chat_messages, entered, ws_url
+from tests.test_recovery import chat_messages, ws_url
 from tests.test_v2 import login, recv, send
 from triochat import ChatMessage, HandlerContext, open_chat_client
 from triochat.testing import connect, open_websocket
@@ -68,16 +68,18 @@ async def test_every_member_sees_one_order_with_the_rooms_positions(redis: Redis
 async def test_history_and_recovery_read_the_rooms_log_on_any_node(redis: RedisProcess) -> None:
     async with open_nodes(redis.url, join_history=3) as (one, two):
         async with open_chat_client(ws_url(one), name="bob") as bob:
-            await entered(bob)
             async with open_chat_client(ws_url(two), name="alice") as alice:
-                await entered(alice)
                 for n in range(5):
                     await bob.send(f"m{n}")
                 got = await chat_messages(alice, 5)
                 assert [m.seq for m in got] == [1, 2, 3, 4, 5]
                 positions = dict(alice.positions)
-            for n in range(5, 8):
-                await bob.send(f"m{n}")
+            async with open_chat_client(ws_url(one), name="watcher") as watcher:
+                for n in range(5, 8):
+                    await bob.send(f"m{n}")
+                # once the watcher has them, node one has all eight
+                while (await chat_messages(watcher, 1))[0].content != "m7":
+                    pass
             # alice comes back on the other node: exactly what she missed
             async with open_chat_client(ws_url(one), name="alice", rooms=positions) as again:
                 missed = await chat_messages(again, 3)

@@ -232,9 +232,10 @@ class Cluster:
 
         try:
             if isinstance(command, Login):
-                return await self._login(command)
+                return await self._login(conn, command)
             if isinstance(command, commands.JoinRoom):
                 display = await self.follow(command.room)
+                await self._member(conn, display)
                 return commands.JoinRoom(display, command.since)
             if isinstance(command, commands.ListRooms):
                 rooms = await self._room_list()
@@ -256,17 +257,32 @@ class Cluster:
             return Reply(Error(UNAVAILABLE, UNAVAILABLE_TEXT))
         return command
 
-    async def _login(self, command: ConnectionRequest) -> ConnectionRequest:
+    async def _login(self, conn: Connection, command: ConnectionRequest) -> ConnectionRequest:
         from .._broadcaster import Login
 
         assert isinstance(command, Login)
         if command.rooms is None:
-            await self.follow(self.runtime.hub.default_room)
+            await self._member(conn, await self.follow(self.runtime.hub.default_room))
             return command
         rooms = {}
         for room, since in command.rooms.items():
-            rooms[await self.follow(room)] = since
+            display = await self.follow(room)
+            await self._member(conn, display)
+            rooms[display] = since
         return Login(rooms)
+
+    async def _member(self, conn: Connection, room: str) -> None:
+        """Record the membership in Redis before the broadcaster announces it.
+
+        Whoever enters the room next, on any node, then sees this user in
+        it; the broadcaster's own (idempotent) update follows.
+        """
+        key = name_key(room)
+        await self._call(
+            scripts.JOIN,
+            [keys.members_key(key), keys.ROOMS, keys.node_rooms(self.node)],
+            [name_key(conn.name), f"{self.node} {conn.name}", key, room],
+        )
 
     async def _room_list(self) -> tuple[tuple[str, int], ...]:
         """Every room with members anywhere (and the permanent ones), with counts.
