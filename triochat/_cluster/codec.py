@@ -78,14 +78,16 @@ PresenceEvent = Joined | Left | Renamed
 def encode_presence(event: PresenceEvent, origin: str, rooms: tuple[str, ...] = ()) -> str:
     """``p BODY``: someone came, went or changed name, on node *origin*.
 
-    For a rename, *rooms* are the keys of the user's rooms (see ``Presence``)."""
+    For a rename, a login or a logout, *rooms* are the keys of all the rooms
+    it concerns (see ``Presence``)."""
     if isinstance(event, Joined):
         data: dict[str, Any] = {"k": "j", "n": event.name, "r": event.room, "l": event.login}
     elif isinstance(event, Left):
         data = {"k": "l", "n": event.name, "r": event.room, "l": event.logout, "w": event.reason}
     else:
-        data = {"k": "n", "n": event.old, "to": event.new, "rs": list(rooms)}
+        data = {"k": "n", "n": event.old, "to": event.new}
     data["o"] = origin
+    data["rs"] = list(rooms)
     return "p " + json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -97,14 +99,15 @@ def decode_presence(data: str) -> tuple[PresenceEvent, str, tuple[str, ...]]:
     try:
         kind = obj["k"]
         origin = str(obj["o"])
+        rooms = tuple(str(r) for r in obj.get("rs", ()))
         if kind == "j":
-            return Joined(str(obj["n"]), str(obj["r"]), bool(obj["l"])), origin, ()
+            return Joined(str(obj["n"]), str(obj["r"]), bool(obj["l"])), origin, rooms
         if kind == "l":
             reason = obj.get("w")
             left = Left(str(obj["n"]), str(obj["r"]), bool(obj["l"]), None if reason is None else str(reason))
-            return left, origin, ()
+            return left, origin, rooms
         if kind == "n":
-            return Renamed(str(obj["n"]), str(obj["to"])), origin, tuple(str(r) for r in obj["rs"])
+            return Renamed(str(obj["n"]), str(obj["to"])), origin, rooms
     except (KeyError, TypeError) as exc:
         raise BadPayload(f"bad presence: {exc}") from None
     raise BadPayload(f"unknown presence kind {kind!r}")

@@ -472,13 +472,14 @@ class Cluster:
                 except trio.WouldBlock:
                     break
             self._inflight = [op for op in ops if isinstance(op, _Chat)]
+            together = _together(ops)
             with trio.fail_after(TIMEOUT * 2):
                 async with client.pipeline(transaction=False) as pipe:
                     for op in ops:
-                        self._queue(pipe, op)
+                        self._queue(pipe, op, together)
             self._inflight = []
 
-    def _queue(self, pipe: Any, op: _Op) -> None:
+    def _queue(self, pipe: Any, op: _Op, together: dict[tuple[str, bool], tuple[str, ...]]) -> None:
         if isinstance(op, _Chat):
             key = op.room_key
             self._scripts[scripts.PUBLISH](
@@ -492,7 +493,8 @@ class Cluster:
                 self._join(pipe, event.name, op.room_key, op.room)
             else:
                 self._part(pipe, event.name, op.room_key)
-            pipe.publish(keys.live_channel(op.room_key), codec.encode_presence(event, self.node))
+            rooms = together.get((name_key(event.name), isinstance(event, Joined)), ())
+            pipe.publish(keys.live_channel(op.room_key), codec.encode_presence(event, self.node, rooms))
         elif isinstance(op, _Rename):
             for key in op.rooms:
                 self._join(pipe, op.new, key, key)
@@ -545,10 +547,14 @@ class Cluster:
                 continue
             if node is None:
                 log.warning("node %s is gone: its users leave (%d memberships)", other, len(flat) // 3)
-            for i in range(0, len(flat), 3):
-                room_key, room, user = str(flat[i]), str(flat[i + 1]), str(flat[i + 2])
+            gone = [(str(flat[i]), str(flat[i + 1]), str(flat[i + 2])) for i in range(0, len(flat), 3)]
+            rooms_of: dict[str, list[str]] = {}
+            for room_key, _, user in gone:
+                rooms_of.setdefault(user, []).append(room_key)
+            for room_key, room, user in gone:
                 left = Left(user, room, logout=True, reason="connection lost")
-                await client.publish(keys.live_channel(room_key), codec.encode_presence(left, other))
+                payload = codec.encode_presence(left, other, tuple(rooms_of[user]))
+                await client.publish(keys.live_channel(room_key), payload)
                 removed += 1
         return removed
 
@@ -713,6 +719,30 @@ class Cluster:
             async with client:
                 self._scripts[scripts.REAP] = client.register_script(scripts.REAP)
                 await self.reap(client, node=self.node)
+
+
+def _together(ops: Sequence[_Op]) -> dict[tuple[str, bool], tuple[str, ...]]:
+    """The rooms of each login and each logout in *ops* (by name key and "is a join").
+
+    One node tells each member of a user's rooms once about a login or a
+    logout; the other nodes do the same with these lists (see ``Presence``).
+    """
+    logins = {
+        name_key(op.event.name)
+        for op in ops
+        if isinstance(op, _Presence) and isinstance(op.event, Joined) and op.event.login
+    }
+    rooms: dict[tuple[str, bool], list[str]] = {}
+    for op in ops:
+        if not isinstance(op, _Presence):
+            continue
+        event = op.event
+        key = name_key(event.name)
+        if isinstance(event, Joined) and key in logins:
+            rooms.setdefault((key, True), []).append(op.room_key)
+        elif isinstance(event, Left) and event.logout:
+            rooms.setdefault((key, False), []).append(op.room_key)
+    return {k: tuple(v) for k, v in rooms.items()}
 
 
 @asynccontextmanager

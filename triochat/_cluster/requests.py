@@ -104,8 +104,9 @@ class Delivered(FromCluster):
 class Presence(FromCluster):
     """Someone came, went or changed name on another node.
 
-    For a rename, *rooms* are the keys of the renamed user's rooms: a member
-    here is told once, in the first of them it is in.
+    For a rename, a login or a logout, *rooms* are the keys of all the rooms
+    it concerns: a member here is told once, in the first of them it is in
+    (as one node tells each member once).
     """
 
     event: Joined | Left | Renamed
@@ -120,9 +121,10 @@ class Presence(FromCluster):
         if room is None:
             return
         members: Iterable[Connection] = hub.members(room)
-        if isinstance(self.event, Renamed):
+        if self.rooms:
             key = name_key(room)
             members = [m for m in members if _first_shared(m.rooms, self.rooms) == key]
+        if isinstance(self.event, Renamed):
             broadcaster.fan_out(self.event, members)
             return
         limit = broadcaster.config.presence_limit
