@@ -532,8 +532,14 @@ class Broadcaster:
         return tuple(sorted(names))
 
     def deliver_private(self, item: PrivateChat) -> None:
-        """Deliver a private message to its target, if it is here (one from another node)."""
-        self._private(item)
+        """Deliver a private message from another node to its target, if it is here.
+
+        The target may not have entered yet (its login still on the way to
+        this broadcaster while the sender's node found its name): it gets it.
+        """
+        target = self.hub.find(item.target)
+        if target is not None and self.send(target, item):
+            self.stats.deliveries += 1
 
     def resync(self, conn: Connection, room: str) -> None:
         """Send *conn* the state of *room* again: who is there, position, recent history."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.redisproc import RedisProcess, start_redis
+from tests.redisproc import RedisCluster, RedisProcess, start_redis, start_redis_cluster
 from triochat import ChatServer
 from triochat.testing import open_test_server
 
@@ -26,6 +27,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/cluster/" in str(item.path):
             item.add_marker(COREDIS_LEAK)
+
+
+@pytest.fixture(autouse=True)
+def collect_coredis_garbage() -> Iterator[None]:
+    """Collect coredis's leftovers while :data:`COREDIS_LEAK` still applies (not in a later test)."""
+    yield
+    gc.collect()
 
 
 def flush(port: int) -> None:
@@ -49,6 +57,25 @@ def redis(redis_server: RedisProcess) -> RedisProcess:
         redis_server.restart()
     flush(redis_server.port)
     return redis_server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """A local 3-master Redis Cluster for the whole session."""
+    with start_redis_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["standalone", "cluster"])
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """The URL of an empty Redis: standalone, then a 3-master Redis Cluster."""
+    if request.param == "standalone":
+        server: RedisProcess = request.getfixturevalue("redis")
+        return server.url
+    cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+    for node in cluster.nodes:
+        flush(node.port)
+    return cluster.url
 
 
 @asynccontextmanager

@@ -6,7 +6,6 @@ from typing import Any
 
 import trio
 
-from tests.redisproc import RedisProcess
 from tests.test_recovery import chat_messages, ws_url
 from tests.test_v2 import login, recv, send
 from triochat import ChatMessage, HandlerContext, open_chat_client
@@ -25,8 +24,8 @@ async def frames_until(ws: Any, kind: str, count: int = 1) -> list[dict[str, Any
     return got
 
 
-async def test_line_users_on_two_nodes_chat_as_one(redis: RedisProcess) -> None:
-    async with open_nodes(redis.url) as (one, two):
+async def test_line_users_on_two_nodes_chat_as_one(redis_url: str) -> None:
+    async with open_nodes(redis_url) as (one, two):
         alice = await connect(one, "alice")
         bob = await connect(two, "bob")
         with trio.fail_after(10):
@@ -40,9 +39,9 @@ async def test_line_users_on_two_nodes_chat_as_one(redis: RedisProcess) -> None:
         assert not any(line.startswith("bob: ") for line in lines), lines
 
 
-async def test_every_member_sees_one_order_with_the_rooms_positions(redis: RedisProcess) -> None:
+async def test_every_member_sees_one_order_with_the_rooms_positions(redis_url: str) -> None:
     async with (
-        open_nodes(redis.url) as (one, two),
+        open_nodes(redis_url) as (one, two),
         open_websocket(one, "/v2") as alice,
         open_websocket(two, "/v2") as bob,
     ):
@@ -65,8 +64,8 @@ async def test_every_member_sees_one_order_with_the_rooms_positions(redis: Redis
         )
 
 
-async def test_history_and_recovery_read_the_rooms_log_on_any_node(redis: RedisProcess) -> None:
-    async with open_nodes(redis.url, join_history=3) as (one, two):
+async def test_history_and_recovery_read_the_rooms_log_on_any_node(redis_url: str) -> None:
+    async with open_nodes(redis_url, join_history=3) as (one, two):
         async with open_chat_client(ws_url(one), name="bob") as bob:
             async with open_chat_client(ws_url(two), name="alice") as alice:
                 for n in range(5):
@@ -95,9 +94,9 @@ async def test_history_and_recovery_read_the_rooms_log_on_any_node(redis: RedisP
             assert [(m.seq, m.content) for m in recent] == [(6, "m5"), (7, "m6"), (8, "m7")]
 
 
-async def test_v2_history_paging_reads_the_room_log(redis: RedisProcess) -> None:
+async def test_v2_history_paging_reads_the_room_log(redis_url: str) -> None:
     async with (
-        open_nodes(redis.url, join_history=0) as (one, two),
+        open_nodes(redis_url, join_history=0) as (one, two),
         open_websocket(one, "/v2") as alice,
     ):
         await login(alice, "alice")
@@ -121,10 +120,10 @@ async def test_v2_history_paging_reads_the_room_log(redis: RedisProcess) -> None
 
 
 async def test_handlers_run_once_on_the_entry_node_and_replies_reach_every_node(
-    redis: RedisProcess,
+    redis_url: str,
 ) -> None:
     calls: list[tuple[str, str]] = []
-    async with open_nodes(redis.url) as (one, two):
+    async with open_nodes(redis_url) as (one, two):
         for node, label in ((one, "one"), (two, "two")):
 
             async def shout(message: ChatMessage, ctx: HandlerContext, label: str = label) -> ChatMessage:
@@ -146,8 +145,8 @@ async def test_handlers_run_once_on_the_entry_node_and_replies_reach_every_node(
         assert calls == [("two", "ping")]
 
 
-async def test_private_messages_reach_users_on_other_nodes(redis: RedisProcess) -> None:
-    async with open_nodes(redis.url) as (one, two):
+async def test_private_messages_reach_users_on_other_nodes(redis_url: str) -> None:
+    async with open_nodes(redis_url) as (one, two):
         alice = await connect(one, "alice")
         bob = await connect(two, "bob")
         await alice.send("/msg bob psst")

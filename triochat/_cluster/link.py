@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 from .._store import StoreError
 
@@ -41,7 +42,9 @@ async def connect(url: str) -> Any:
     async with probe:
         info = await probe.info("cluster")
     if info.get("cluster_enabled") in (1, "1", True):
-        return coredis.RedisCluster.from_url(url, **options)
+        parts = urlsplit(url)
+        start = coredis.connection.TCPLocation(parts.hostname or "localhost", parts.port or 6379)
+        return coredis.RedisCluster.from_url(url, startup_nodes=[start], **options)
     return coredis.Redis.from_url(url, **options)
 
 

@@ -119,6 +119,8 @@ class _Feed:
     epoch: str
     last: int
     pinned: float
+    loaded: bool = True
+    """False until the room's window was read (a session may end in between)."""
 
 
 class Cluster:
@@ -367,7 +369,10 @@ class Cluster:
                     }
                     retry = coredis_module().retry.NoRetryPolicy()
                     async with client.pubsub(
-                        channels=[keys.inbox(self.node)], retry_policy=retry, ignore_subscribe_messages=True
+                        channels=[keys.inbox(self.node)],
+                        retry_policy=retry,
+                        ignore_subscribe_messages=True,
+                        subscription_timeout=TIMEOUT,
                     ) as pubsub:
                         self._pubsub = pubsub
                         await self._begin(client)
@@ -586,13 +591,20 @@ class Cluster:
         feed = self.feeds.get(key)
         now = trio.current_time()
         if feed is None:
+            # Noted first: if the session ends before the room is loaded, the
+            # next one loads it (the user may have joined it meanwhile).
+            feed = self.feeds[key] = _Feed(request.room, "", 0, now + PIN, loaded=False)
             await pubsub.subscribe(keys.live_channel(key))
-            room, epoch, last, records = await self._read_room(client, key, request.room)
-            feed = self.feeds[key] = _Feed(room, epoch, last, now + PIN)
-            members = await self._read_members(client, key)
-            await self._to_broadcaster(Loaded(room, epoch, last, records, members=members))
+            await self._load(client, key, feed)
         feed.pinned = now + PIN
         request.display = feed.room
+
+    async def _load(self, client: Any, key: str, feed: _Feed) -> None:
+        """Read the room's window and members; hand them to the broadcaster."""
+        room, epoch, last, records = await self._read_room(client, key, feed.room)
+        members = await self._read_members(client, key)
+        feed.room, feed.epoch, feed.last, feed.loaded = room, epoch, last, True
+        await self._to_broadcaster(Loaded(room, epoch, last, records, members=members))
 
     async def _read_room(self, client: Any, key: str, room: str) -> tuple[str, str, int, list[Record]]:
         """The room's spelling, epoch, last seq and newest ``history_size`` records."""
@@ -645,7 +657,7 @@ class Cluster:
             return
         key = keys.room_of_channel(channel)
         feed = None if key is None else self.feeds.get(key)
-        if key is None or feed is None:
+        if key is None or feed is None or not feed.loaded:
             return
         try:
             if data.startswith("p "):
@@ -697,6 +709,9 @@ class Cluster:
             return
         await pubsub.subscribe(*(keys.live_channel(key) for key in self.feeds))
         for key, feed in list(self.feeds.items()):
+            if not feed.loaded:
+                await self._load(client, key, feed)
+                continue
             await self._catch_up(client, key, feed)
             members = await self._read_members(client, key)
             await self._to_broadcaster(Members(key, members))

@@ -115,7 +115,9 @@ class Presence(FromCluster):
 
     def apply(self, broadcaster: Broadcaster) -> None:
         """Note who is where; tell the room's members here (unless above ``presence_limit``)."""
-        self._note(_remote(broadcaster))
+        news = self._note(_remote(broadcaster))
+        if not news:
+            return  # already known here (read with the room's members when it was followed)
         hub = broadcaster.hub
         room = hub.room_name(self.room)
         if room is None:
@@ -139,7 +141,8 @@ class Presence(FromCluster):
             )
         broadcaster.fan_out(event, members)
 
-    def _note(self, remote: dict[str, dict[str, str]]) -> None:
+    def _note(self, remote: dict[str, dict[str, str]]) -> bool:
+        """Update this node's view of the other nodes' members; ``False`` if it knew already."""
         event = self.event
         if isinstance(event, Renamed):
             for key in self.rooms:
@@ -147,14 +150,16 @@ class Presence(FromCluster):
                 if members is not None:
                     members.pop(name_key(event.old), None)
                     members[name_key(event.new)] = event.new
-            return
+            return True
         members = remote.get(name_key(self.room))
         if members is None:
-            return
+            return True
+        key = name_key(event.name)
         if isinstance(event, Joined):
-            members[name_key(event.name)] = event.name
-        else:
-            members.pop(name_key(event.name), None)
+            known = members.get(key) == event.name
+            members[key] = event.name
+            return not known
+        return members.pop(key, None) is not None
 
 
 @dataclass(frozen=True, slots=True)
