@@ -88,3 +88,27 @@ async def open_nodes(url: str, count: int = 2, **settings: Any) -> AsyncIterator
             return
         async with open_nodes(url, count - 1, **settings) as rest:
             yield [first, *rest]
+
+
+def command(port: int, *args: str) -> str:
+    """One command to the Redis at *port* over a plain socket; its raw reply."""
+    request = f"*{len(args)}\r\n" + "".join(f"${len(a)}\r\n{a}\r\n" for a in args)
+    with socket.create_connection(("127.0.0.1", port), timeout=5.0) as sock:
+        sock.sendall(request.encode())
+        data = b""
+        while not data.endswith(b"\r\n") or (data.startswith(b"$") and data.count(b"\r\n") < 2):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data.decode()
+
+
+def command_calls(port: int) -> dict[str, int]:
+    """``INFO commandstats``: calls per command since the last ``CONFIG RESETSTAT``."""
+    calls: dict[str, int] = {}
+    for line in command(port, "INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, rest = line[len("cmdstat_") :].partition(":")
+            calls[name] = int(rest.split(",")[0].removeprefix("calls="))
+    return calls

@@ -6,12 +6,13 @@ from typing import Any
 
 import trio
 
+from tests.redisproc import RedisProcess
 from tests.test_recovery import chat_messages, ws_url
 from tests.test_v2 import login, recv, send
 from triochat import ChatMessage, HandlerContext, open_chat_client
 from triochat.testing import connect, open_websocket
 
-from .conftest import open_nodes
+from .conftest import command, command_calls, open_nodes
 
 
 async def frames_until(ws: Any, kind: str, count: int = 1) -> list[dict[str, Any]]:
@@ -158,3 +159,25 @@ async def test_private_messages_reach_users_on_other_nodes(redis_url: str) -> No
             while "nobody" not in got:
                 got = await alice.receive()
             assert got.startswith("error:"), got
+
+
+async def test_one_script_call_per_message_whatever_the_number_of_nodes(redis: RedisProcess) -> None:
+    count = 200
+    async with open_nodes(redis.url, count=3, rate_limit=None) as nodes:
+        alice = await connect(nodes[0], "alice")
+        watchers = [await connect(node, f"watcher{n}") for n, node in enumerate(nodes[1:])]
+        await alice.send("warm up")
+        for watcher in watchers:
+            with trio.fail_after(10):
+                await watcher.receive_until("alice: warm up")
+        assert command(redis.port, "CONFIG", "RESETSTAT").startswith("+OK")
+        for n in range(count):
+            await alice.send(f"m{n}")
+        for watcher in watchers:
+            with trio.fail_after(20):
+                await watcher.receive_until(f"alice: m{count - 1}")
+        calls = command_calls(redis.port)
+    # one EVALSHA per message; inside it one XADD and one PUBLISH, received by every node
+    assert calls["evalsha"] == count, calls
+    assert calls["xadd"] == calls["publish"] == count, calls
+    assert "script|exists" not in calls and "xrange" not in calls, calls

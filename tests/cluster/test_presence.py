@@ -43,8 +43,9 @@ async def test_a_name_is_free_everywhere_once_its_owner_leaves(redis: RedisProce
     async with open_nodes(redis.url) as (one, two):
         alice = await connect(one, "alice")
         watcher = await connect(two, "watcher")
-        await alice.send("/quit")
         with trio.fail_after(10):
+            await alice.receive_until("*** watcher has joined the chat ***")
+            await alice.send("/quit")
             await watcher.receive_until("*** alice has left the chat ***")
             again = await connect(two)
             assert await try_login(again, "alice")

@@ -141,7 +141,8 @@ class Cluster:
         self._events_send, self._events_receive = trio.open_memory_channel[Any](EVENTS)
         self._client: Any = None
         self._pubsub: Any = None
-        self._scripts: dict[str, Any] = {}
+        self._shas: dict[str, str] = {}
+        """Each script's SHA1, loaded at the start of every session."""
         self._up = False
         self._inflight: list[_Chat] = []
         self.feeds: dict[str, _Feed] = {}
@@ -329,7 +330,22 @@ class Cluster:
             raise
 
     async def _call(self, source: str, key_list: list[str], args: list[Any]) -> Any:
-        return await self._command(lambda c: self._scripts[source](keys=key_list, args=args))
+        return await self._command(lambda c: self._eval(source, keys=key_list, args=args, client=c))
+
+    async def _load_scripts(self, client: Any) -> None:
+        """SCRIPT LOAD every script (on every master of a Redis Cluster).
+
+        Pipelines then call EVALSHA alone; a Redis that lost its scripts
+        (restarted) answers NOSCRIPT, which ends the session, and the next
+        session loads them again.
+        """
+        with trio.fail_after(TIMEOUT):
+            for source in scripts.ALL:
+                self._shas[source] = str(await client.script_load(source))
+
+    def _eval(self, source: str, *, keys: list[str], args: list[Any], client: Any) -> Any:
+        """EVALSHA of *source* on *client* (a client or a pipeline)."""
+        return client.evalsha(self._shas[source], keys=keys, args=args)
 
     # -- the session -----------------------------------------------------------------------
 
@@ -355,18 +371,7 @@ class Cluster:
                 client = await connect(self.url)
                 async with client:
                     self._client = client
-                    self._scripts = {
-                        source: client.register_script(source)
-                        for source in (
-                            scripts.PUBLISH,
-                            scripts.CLAIM,
-                            scripts.RELEASE,
-                            scripts.JOIN,
-                            scripts.PART,
-                            scripts.ROOM_LIST,
-                            scripts.REAP,
-                        )
-                    }
+                    await self._load_scripts(client)
                     retry = coredis_module().retry.NoRetryPolicy()
                     async with client.pubsub(
                         channels=[keys.inbox(self.node)],
@@ -439,7 +444,8 @@ class Cluster:
             claims = []
             for conn in users:
                 claims.append(
-                    self._scripts[scripts.CLAIM](
+                    self._eval(
+                        scripts.CLAIM,
                         keys=[keys.NAMES, keys.node_names(self.node)],
                         args=[name_key(conn.name), self.node],
                         client=pipe,
@@ -453,14 +459,16 @@ class Cluster:
                 conn.kick("your name was taken on another node while the chat was partitioned")
 
     def _join(self, pipe: Any, name: str, room_key: str, room: str) -> None:
-        self._scripts[scripts.JOIN](
+        self._eval(
+            scripts.JOIN,
             keys=[keys.members_key(room_key), keys.ROOMS, keys.node_rooms(self.node)],
             args=[name_key(name), f"{self.node} {name}", room_key, room],
             client=pipe,
         )
 
     def _part(self, pipe: Any, name: str, room_key: str) -> None:
-        self._scripts[scripts.PART](
+        self._eval(
+            scripts.PART,
             keys=[keys.members_key(room_key), keys.ROOMS],
             args=[name_key(name), room_key, self.node],
             client=pipe,
@@ -487,7 +495,8 @@ class Cluster:
     def _queue(self, pipe: Any, op: _Op, together: dict[tuple[str, bool], tuple[str, ...]]) -> None:
         if isinstance(op, _Chat):
             key = op.room_key
-            self._scripts[scripts.PUBLISH](
+            self._eval(
+                scripts.PUBLISH,
                 keys=[keys.meta_key(key), keys.log_key(key)],
                 args=[new_epoch(), self.stream_cap, op.body, keys.live_channel(key)],
                 client=pipe,
@@ -512,8 +521,11 @@ class Cluster:
             self._release(pipe, op.name)
 
     def _release(self, pipe: Any, name: str) -> None:
-        self._scripts[scripts.RELEASE](
-            keys=[keys.NAMES, keys.node_names(self.node)], args=[name_key(name), self.node], client=pipe
+        self._eval(
+            scripts.RELEASE,
+            keys=[keys.NAMES, keys.node_names(self.node)],
+            args=[name_key(name), self.node],
+            client=pipe,
         )
 
     # -- the keeper ------------------------------------------------------------------------------
@@ -537,7 +549,8 @@ class Cluster:
             others = [node]
         removed = 0
         for other in others:
-            flat = await self._scripts[scripts.REAP](
+            flat = await self._eval(
+                scripts.REAP,
                 keys=[
                     keys.NAMES,
                     keys.ROOMS,
@@ -547,6 +560,7 @@ class Cluster:
                     keys.node_rooms(other),
                 ],
                 args=[other, keys.MEMBERS_PREFIX, "1" if node is not None else "0"],
+                client=client,
             )
             if not flat:
                 continue
@@ -732,7 +746,7 @@ class Cluster:
         with trio.move_on_after(TIMEOUT):
             client = await connect(self.url)
             async with client:
-                self._scripts[scripts.REAP] = client.register_script(scripts.REAP)
+                await self._load_scripts(client)
                 await self.reap(client, node=self.node)
 
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 PUBLISH = """
 -- KEYS: meta, log.  ARGV: epoch if the room has none, stream cap, body, channel.
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local epoch = ARGV[1]
+if redis.call('HSETNX', KEYS[1], 'epoch', epoch) == 0 then
+  epoch = redis.call('HGET', KEYS[1], 'epoch')
+end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', epoch, 'm', ARGV[3])
 redis.call('PUBLISH', ARGV[4], 'm ' .. seq .. ' ' .. epoch .. ' ' .. ARGV[3])
 return seq
 """
-"""Give a message its room's next seq, log it and publish it: 1 script, 4 commands inside."""
+"""Give a message its room's next seq, log it and publish it.
+
+One EVALSHA; inside, HINCRBY, HSETNX, HGET (HSETNX alone for a room's first
+message), XADD and PUBLISH."""
 
 CLAIM = """
 -- KEYS: names, the node's names.  ARGV: name key, node.
@@ -113,3 +118,6 @@ redis.call('SREM', KEYS[3], ARGV[1])
 return out
 """
 """Remove a dead node's names and memberships, once: ``[room key, room, user, ...]`` it removed."""
+
+ALL = (PUBLISH, CLAIM, RELEASE, JOIN, PART, ROOM_LIST, REAP)
+"""Every script, loaded at the start of each Redis session."""
