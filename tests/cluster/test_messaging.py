@@ -9,7 +9,8 @@ import trio
 from tests.redisproc import RedisProcess
 from tests.test_recovery import chat_messages, ws_url
 from tests.test_v2 import login, recv, send
-from triochat import ChatMessage, HandlerContext, open_chat_client
+from triochat import ChatClient, ChatMessage, HandlerContext, open_chat_client
+from triochat.protocol.events import Joined
 from triochat.testing import connect, open_websocket
 
 from .conftest import command, command_calls, open_nodes
@@ -23,6 +24,15 @@ async def frames_until(ws: Any, kind: str, count: int = 1) -> list[dict[str, Any
         got.append(await recv(ws))
         seen += got[-1]["type"] == kind
     return got
+
+
+async def sees_join(client: ChatClient, name: str) -> None:
+    """Wait until *client* is told that *name* joined."""
+    with trio.fail_after(10):
+        async for event in client:
+            if isinstance(event, Joined) and event.name == name:
+                return
+    raise AssertionError("the stream ended")
 
 
 async def test_line_users_on_two_nodes_chat_as_one(redis_url: str) -> None:
@@ -69,6 +79,7 @@ async def test_history_and_recovery_read_the_rooms_log_on_any_node(redis_url: st
     async with open_nodes(redis_url, join_history=3) as (one, two):
         async with open_chat_client(ws_url(one), name="bob") as bob:
             async with open_chat_client(ws_url(two), name="alice") as alice:
+                await sees_join(bob, "alice")  # alice is in: what follows is live for her
                 for n in range(5):
                     await bob.send(f"m{n}")
                 got = await chat_messages(alice, 5)
