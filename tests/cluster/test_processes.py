@@ -138,3 +138,77 @@ async def test_a_killed_node_frees_its_users_within_the_lease(redis: RedisProces
 def test_serve_help_names_the_redis_flags() -> None:
     result = subprocess.run([*SERVE[:4], "--help"], capture_output=True, text=True, timeout=30, check=False)
     assert "--redis " in result.stdout and "--redis-lease" in result.stdout
+
+
+async def test_redis_restarting_under_two_processes_loses_and_doubles_nothing_accepted(
+    redis: RedisProcess,
+) -> None:
+    refused = 0
+    sent: list[str] = []
+    received: list[str] = []
+    async with (
+        serve_node(redis.url, "--rate-limit", "off") as one,
+        serve_node(redis.url, "--rate-limit", "off") as two,
+    ):
+        sender = await connect_tcp("127.0.0.1", one.tcp_port, "sender")
+        reader = await connect_tcp("127.0.0.1", two.tcp_port, "reader")
+        with trio.fail_after(10):
+            await sender.receive_until("*** reader has joined the chat ***")
+        settled = trio.Event()
+        back = trio.Event()
+        finished = False
+
+        def check() -> None:
+            if finished and refused + len(received) >= len(sent):
+                settled.set()
+
+        async def read_errors() -> None:
+            nonlocal refused
+            while True:
+                line = await sender.receive()
+                if line.startswith("error: "):
+                    assert "Redis" in line, line
+                    refused += 1
+                    check()
+
+        async def read_chat() -> None:
+            while True:
+                line = await reader.receive()
+                if line.startswith("sender: "):
+                    received.append(line.removeprefix("sender: "))
+                    check()
+
+        async def outage() -> None:
+            await trio.to_thread.run_sync(redis.stop)
+            await trio.sleep(1.0)  # Redis is a real process: a real outage
+            await trio.to_thread.run_sync(redis.restart)
+            back.set()
+
+        async def say(count: int) -> None:
+            for _ in range(count):
+                sent.append(f"m{len(sent)}")
+                await sender.send(sent[-1])
+                await trio.sleep(0.01)  # a steady rate of real traffic
+
+        with trio.fail_after(45):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(read_errors)
+                nursery.start_soon(read_chat)
+                await say(40)
+                nursery.start_soon(outage)
+                while not back.is_set():
+                    await say(1)
+                await say(300)  # the nodes reconnect (backoff) while this goes on
+                finished = True
+                check()
+                await settled.wait()
+                await trio.sleep(0.5)  # anything doubled would arrive now
+                nursery.cancel_scope.cancel()
+        for client in (sender, reader):
+            await client.aclose()
+    assert len(received) == len(set(received)), "a message came twice"
+    assert set(received) <= set(sent)
+    assert refused > 0, "nothing was refused while Redis was down"
+    assert sent[-1] in received, "chat did not resume after Redis came back"
+    # every message was delivered or refused (a refusal while in flight may still have gone through)
+    assert len(sent) <= len(received) + refused
