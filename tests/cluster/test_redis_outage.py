@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from typing import Any
 
@@ -76,3 +77,53 @@ async def test_redis_restarting_mid_traffic_loses_and_doubles_nothing_it_accepte
     # so the counts must add up exactly, allowing those that may have gone through).
     maybe = sum("may not have been delivered" in text for text in refused.values())
     assert TOTAL - maybe <= len(received) + len(refused) - maybe <= TOTAL
+
+
+async def test_redis_that_lost_its_data_restarts_every_room_anew_and_knows_the_users_again(
+    redis: RedisProcess,
+) -> None:
+    async with (
+        open_nodes(redis.url) as (one, two),
+        open_websocket(one, "/v2") as alice,
+        open_websocket(two, "/v2") as bob,
+    ):
+        await login(alice, "alice")
+        await recv(alice)
+        await login(bob, "bob")
+        first = await recv(bob)
+        await send(alice, type="say", text="before")
+        with trio.fail_after(10):
+            frame = await recv(bob)
+            while frame["type"] != "message":
+                frame = await recv(bob)
+        assert (frame["seq"], frame["epoch"]) == (1, first["epoch"])
+
+        def wipe() -> None:
+            redis.stop()
+            for path in redis.directory.iterdir():
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            redis.restart()
+
+        await trio.to_thread.run_sync(wipe)
+        with trio.fail_after(20):
+            # each node notices that the room's log started anew, and says so
+            for ws in (alice, bob):
+                frame = await recv(ws)
+                while frame["type"] != "room":
+                    frame = await recv(ws)
+                assert frame["recovered"] is False and frame["epoch"] != first["epoch"]
+                assert frame["members"] == ["alice", "bob"]  # both nodes told Redis who they hold
+            new_epoch = frame["epoch"]
+            await send(alice, type="say", text="after")
+            frame = await recv(bob)
+            while frame["type"] != "message":
+                frame = await recv(bob)
+        assert (frame["text"], frame["seq"], frame["epoch"]) == ("after", 1, new_epoch)
+        # the names came back too: alice is still taken, cluster-wide
+        async with open_websocket(two, "/v2") as other:
+            await send(other, type="login", name="alice")
+            with trio.fail_after(10):
+                assert (await recv(other))["code"] == "name_taken"
