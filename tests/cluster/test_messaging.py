@@ -10,6 +10,7 @@ from tests.redisproc import RedisProcess
 from tests.test_recovery import chat_messages, ws_url
 from tests.test_v2 import login, recv, send
 from triochat import ChatClient, ChatMessage, HandlerContext, open_chat_client
+from triochat._cluster import codec, keys
 from triochat.protocol.events import Joined
 from triochat.testing import connect, open_websocket
 
@@ -192,3 +193,26 @@ async def test_one_script_call_per_message_whatever_the_number_of_nodes(redis: R
     assert calls["evalsha"] == count, calls
     assert calls["xadd"] == calls["publish"] == count, calls
     assert "script|exists" not in calls and "xrange" not in calls, calls
+
+
+async def test_a_message_lost_by_pub_sub_is_read_from_the_stream_in_its_place(redis: RedisProcess) -> None:
+    async with (
+        open_nodes(redis.url) as (one, two),
+        open_websocket(one, "/v2") as alice,
+        open_websocket(two, "/v2") as bob,
+    ):
+        await login(alice, "alice")
+        await recv(alice)
+        await login(bob, "bob")
+        entered = await recv(bob)
+        # What the publish script does, without the PUBLISH: as if pub/sub lost it.
+        key = "lobby"
+        seq = command(redis.port, "HINCRBY", keys.meta_key(key), "seq", "1")
+        assert seq == ":1\r\n"
+        lost = ChatMessage(0, 1.0, "ghost", "lobby", "lost on the way")
+        body = codec.encode_entry(lost, "elsewhere")
+        command(redis.port, "XADD", keys.log_key(key), "1-0", "e", entered["epoch"], "m", body)
+        await send(alice, type="say", text="next")
+        with trio.fail_after(10):
+            got = [f for f in await frames_until(bob, "message", 2) if f["type"] == "message"]
+        assert [(f["seq"], f["text"]) for f in got] == [(1, "lost on the way"), (2, "next")]
