@@ -98,3 +98,20 @@ async def test_joins_leaves_who_and_rooms_are_cluster_wide(redis: RedisProcess) 
             await alice.receive_until("*** bob has left #dev ***")
             await alice.send("/who")
             await alice.receive_until("*** 1 in #dev: alice ***")
+
+
+async def test_a_node_follows_only_rooms_with_members_on_it(redis: RedisProcess) -> None:
+    async with open_nodes(redis.url) as (one, two):
+        alice = await connect(one, "alice")
+        bob = await connect(two, "bob")
+        with trio.fail_after(10):
+            await alice.send("/join dev")
+            await alice.receive_until("*** you are in #dev with 1: alice ***")
+            await alice.send("only for dev")
+            await bob.send("/rooms")
+            await bob.receive_until("*** rooms: #dev (1), #lobby (2) [here] ***")
+        assert one._runtime is not None and two._runtime is not None
+        cluster_one, cluster_two = one._runtime.cluster, two._runtime.cluster
+        assert cluster_one is not None and cluster_two is not None
+        assert set(cluster_one.feeds) == {"lobby", "dev"}
+        assert set(cluster_two.feeds) == {"lobby"}  # nobody here is in #dev
