@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import trio
 
@@ -55,6 +56,15 @@ MAX_FOLLOWUPS = 100
 
 STORE_FAILED = "the server cannot store messages"
 """Why clients are cut off when the room log fails."""
+
+UNAVAILABLE = "unavailable"
+"""The error code of a message refused because the cluster's Redis cannot be reached."""
+
+NOT_SENT = "the chat cannot reach its Redis right now: your message was not sent"
+"""The text of an ``unavailable`` error."""
+
+UNAVAILABLE_LOGIN = "the chat cannot reach its Redis right now: try to log in again soon"
+"""Why a login is refused while the cluster's Redis cannot be reached."""
 
 
 class HandlerContext:
@@ -144,8 +154,58 @@ class Stop:
     __slots__ = ()
 
 
+class FromCluster:
+    """Request: something that came through the cluster's Redis (see :mod:`triochat._cluster`)."""
+
+    __slots__ = ()
+
+    def apply(self, broadcaster: Broadcaster) -> None:
+        """Carry it out, in the broadcaster."""
+        raise NotImplementedError
+
+
+class ClusterLink(Protocol):
+    """The cluster as the broadcaster uses it: synchronous calls that never wait for Redis.
+
+    What they queue goes to Redis when the batch ends (:meth:`end_batch`);
+    chat messages come back through the cluster as :class:`FromCluster`
+    requests, to every node alike, and are fanned out then.
+    """
+
+    @property
+    def available(self) -> bool:
+        """False while Redis cannot be reached: chat is refused (``unavailable``)."""
+        ...
+
+    def publish(self, message: ChatMessage, sender: Connection | None) -> None:
+        """Queue *message* (its room is a displayed spelling) for its room's log."""
+        ...
+
+    def presence(self, event: Joined | Left, room: str) -> None:
+        """Queue a join or leave in *room*: membership and announcement cluster-wide."""
+        ...
+
+    def renamed(self, old: str, new: str, rooms: tuple[str, ...]) -> None:
+        """Queue a rename (the new name is already claimed): *rooms* are the user's room keys."""
+        ...
+
+    def release_name(self, name: str) -> None:
+        """Queue freeing *name* cluster-wide (a logout, or a claim that was not used)."""
+        ...
+
+    def end_batch(self, broadcaster: Broadcaster) -> None:
+        """Hand the batch's operations to the cluster's publisher."""
+        ...
+
+    def others(self, room: str) -> list[str]:
+        """The members of *room* on the other nodes, as this node last heard."""
+        ...
+
+
 ConnectionRequest = commands.Command | Login | Leave | Reply
-Request = tuple[Connection, ConnectionRequest] | _AgentSend | ModerationRequest | Shutdown | Stop
+Request = (
+    tuple[Connection, ConnectionRequest] | _AgentSend | ModerationRequest | Shutdown | Stop | FromCluster
+)
 
 
 class Stats:
@@ -230,6 +290,8 @@ class Broadcaster:
         """Requests per batch (``None``: metrics are off)."""
         self.moderation = Moderation(self, config)
         """Operators, bans, mutes and topics (see :mod:`triochat._moderation`)."""
+        self.cluster: ClusterLink | None = None
+        """The cluster this node is part of (``--redis``), or ``None``."""
 
     @property
     def instant(self) -> bool:
@@ -289,6 +351,9 @@ class Broadcaster:
                     request.done.set()
                 elif isinstance(request, ModerationRequest):
                     self.moderation.apply(request)
+                elif isinstance(request, FromCluster):
+                    if not self.stopping:
+                        request.apply(self)
                 else:
                     self._agent_send(request)
                 # Take what is already queued without another scheduler pass.
@@ -309,6 +374,8 @@ class Broadcaster:
         stay held, tagged with the batch, while the broadcaster goes on; the
         store's ticket releases them, batch after batch, in order.
         """
+        if self.cluster is not None:
+            self.cluster.end_batch(self)
         ticket = self.store.end_batch()
         held = self._held
         leaves = self._leaves
@@ -400,6 +467,8 @@ class Broadcaster:
         With *told*, members in it are skipped and the others added to it
         (one notice per user when someone comes to or leaves several rooms).
         """
+        if self.cluster is not None and isinstance(event, Joined | Left):
+            self.cluster.presence(event, room)
         limit = self.config.presence_limit
         if limit is not None and self.hub.size(room) > limit:
             return
@@ -449,6 +518,9 @@ class Broadcaster:
         room = self.hub.room_name(message.room)
         if room is None:
             return  # a handler named a room that does not exist
+        if self.cluster is not None:
+            self._to_cluster(dataclasses.replace(message, room=room), sender)
+            return
         record = self.store.append(
             room, Entry(message.sender, message.content, message.timestamp, message.agent, message.action)
         )
@@ -460,11 +532,24 @@ class Broadcaster:
     ) -> None:
         """A new chat message in *room* (a displayed spelling), without handlers: the hot path."""
         now = time.time()
+        if self.cluster is not None:
+            self._to_cluster(ChatMessage(next(self._ids), now, sender, room, content, agent, action), conn)
+            return
         record = self.store.append(room, Entry(sender, content, now, agent, action))
         message = ChatMessage(
             next(self._ids), now, sender, room, content, agent, action, record.seq, record.epoch
         )
         self._fan_out_chat(message, conn if conn is not None and not conn.echo else None)
+
+    def _to_cluster(self, message: ChatMessage, conn: Connection | None) -> None:
+        """Hand *message* to the cluster; it is fanned out when Redis gives it back."""
+        assert self.cluster is not None
+        if self.cluster.available:
+            self.cluster.publish(message, conn)
+        elif conn is not None:
+            self.send(conn, Error(UNAVAILABLE, NOT_SENT))
+        else:
+            log.warning("message of %s to #%s dropped: Redis cannot be reached", message.sender, message.room)
 
     def _new_message(
         self, sender: str, room: str, content: str, *, agent: bool = False, action: bool = False
@@ -497,6 +582,27 @@ class Broadcaster:
             rooms = [r for r, _ in self.hub.room_counts()]
         for room in rooms:
             self._say(request.sender, room, request.content, None, agent=request.agent, action=False)
+
+    def names_in(self, room: str) -> tuple[str, ...]:
+        """Who is in *room*, sorted: its members here and, in a cluster, on the other nodes."""
+        names = [m.name for m in self.hub.members(room)]
+        if self.cluster is not None:
+            names += self.cluster.others(room)
+        return tuple(sorted(names))
+
+    def deliver_private(self, item: PrivateChat) -> None:
+        """Deliver a private message from another node to its target, if it is here.
+
+        The target may not have entered yet (its login still on the way to
+        this broadcaster while the sender's node found its name): it gets it.
+        """
+        target = self.hub.find(item.target)
+        if target is not None and self.send(target, item):
+            self.stats.deliveries += 1
+
+    def resync(self, conn: Connection, room: str) -> None:
+        """Send *conn* the state of *room* again: who is there, position, recent history."""
+        self._entered(conn, room)
 
     def _private(self, item: PrivateChat) -> None:
         target = self.hub.find(item.target)
@@ -532,7 +638,7 @@ class Broadcaster:
         line protocol gets the recent history between two notices.
         """
         store = self.store
-        names = tuple(sorted(m.name for m in self.hub.members(room)))
+        names = self.names_in(room)
         count = self.config.join_history
         if conn.room_required:
             frames: list[bytes] | None = None
@@ -678,6 +784,9 @@ class Broadcaster:
             rooms = hub.release(conn)
             conn.registered = False
             conn.entered = False
+            if self.cluster is not None and name:
+                # Free first: whoever hears that the user left can take the name.
+                self.cluster.release_name(name)
             if not self.stopping:
                 told: set[Connection] = set()
                 for left in rooms:
@@ -724,7 +833,7 @@ class Broadcaster:
             if room is None:
                 self.send(conn, Error("no_room", NO_ROOM))
                 return
-            self.send(conn, WhoList(room, tuple(sorted(m.name for m in hub.members(room)))))
+            self.send(conn, WhoList(room, self.names_in(room)))
         elif isinstance(command, commands.ListRooms):
             self.send(conn, RoomList(tuple(hub.room_counts()), tuple(conn.rooms.values()), conn.room))
         elif isinstance(command, commands.Help):
@@ -843,28 +952,39 @@ class Broadcaster:
         if new == old:
             self.send(conn, Notice(f"you are already known as {new}"))
             return
+        if self.cluster is not None and name_key(new) != name_key(old):
+            # The connection claimed *new* cluster-wide before asking.
+            if not self._rename(conn, old, new):
+                self.cluster.release_name(new)
+            return
+        self._rename(conn, old, new)
+
+    def _rename(self, conn: Connection, old: str, new: str) -> bool:
         if conn.identity is not None:
             self.send(
                 conn,
                 Error("identity_fixed", f"you are authenticated as {conn.identity}; your name cannot change"),
             )
-            return
+            return False
         if self.reserved_for_another(conn, new):
             self.send(conn, Error("name_reserved", f"the name {new} belongs to an authenticated user"))
-            return
+            return False
         banned = self.moderation.ban_refusal(new)
         if banned is not None:
             self.send(conn, banned)
-            return
+            return False
         if not self.hub.rename(conn, new):
             self.send(conn, Error("name_taken", f"the name {new} is taken"))
-            return
+            return False
+        if self.cluster is not None:
+            self.cluster.renamed(old, new, tuple(conn.rooms))
         told: set[Connection] = {conn}
         for room in conn.rooms.values():
             members = [m for m in self.hub.members(room) if m not in told]
             told.update(members)
             self.fan_out(Renamed(old, new), members)
         self.send(conn, NameChanged(new))
+        return True
 
     def _shutdown(self) -> None:
         self.stopping = True

@@ -15,6 +15,8 @@ from .protocol.origin import origin_problem
 
 DEFAULT_WS_PORT = 8723
 DEFAULT_TCP_PORT = 8724
+DEFAULT_LEASE = 10.0
+MAX_LEASE = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,12 @@ class ServerConfig:
     as origins (``https://chat.example.com``).  A handshake with another
     ``Origin`` gets HTTP 403; one without ``Origin`` (not from a browser) is
     not affected (see :mod:`triochat.protocol.origin`)."""
+    redis_url: str | None = None
+    """Serve one chat with every node that uses this Redis (``redis://HOST:PORT/DB``);
+    ``None`` (the default): this process alone.  Needs ``triochat[redis]``."""
+    redis_lease: float = DEFAULT_LEASE
+    """Seconds after which the other nodes consider a silent node dead and free
+    its users' names (at most 15)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -186,6 +194,14 @@ class ServerConfig:
             parse_store_spec(self.store)
         except StoreError as exc:
             raise ValueError(str(exc)) from None
+        if self.redis_url is not None and not (
+            isinstance(self.redis_url, str) and self.redis_url.startswith(("redis://", "rediss://"))
+        ):
+            raise ValueError(f"redis_url must be redis://HOST:PORT/DB (or rediss://), not {self.redis_url!r}")
+        if self.redis_url is not None and self.store != "memory":
+            raise ValueError("with redis_url the rooms' messages are kept in Redis: leave store as 'memory'")
+        if not 0 < self.redis_lease <= MAX_LEASE:
+            raise ValueError(f"redis_lease must be above 0 and at most {MAX_LEASE:g} s")
         self._check_operators()
         if not self.rooms:
             raise ValueError("rooms must name at least one room")

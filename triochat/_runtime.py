@@ -38,6 +38,7 @@ from .transports.http import HttpRoutes
 from .transports.sockets import SocketStream
 
 if TYPE_CHECKING:
+    from ._cluster import Cluster
     from .ops.metrics import ServerMetrics
 
 log = logging.getLogger("triochat.server")
@@ -115,6 +116,8 @@ class Runtime:
         if config.metrics:
             self.broadcaster.latency = Buckets(LATENCY_BOUNDS)
             self.broadcaster.batch_sizes = Buckets(BATCH_BOUNDS)
+        self.cluster: Cluster | None = None
+        """This node's part in a cluster (``redis_url``), while the server runs."""
 
     def use_store(self, store: RoomLog) -> None:
         """Keep the rooms' messages in *store* (before the broadcaster starts).
@@ -223,6 +226,25 @@ class Runtime:
             self.refuse(conn, name, refusal.text)
         return refusal
 
+    async def claim_in_cluster(self, conn: Connection) -> str | None:
+        """After :meth:`claim_name`: claim the name cluster-wide too (with ``redis_url``).
+
+        Returns ``None`` when the name is the user's, or why not: ``"taken"``
+        (on another node) or ``"unavailable"`` (Redis cannot be reached); the
+        local claim is then undone.  Without a cluster, ``None`` at once.
+        """
+        cluster = self.cluster
+        if cluster is None:
+            return None
+        refusal = await cluster.claim(conn.name)
+        if refusal is not None:
+            self.hub.release(conn)
+            conn.registered = False
+            conn.identity = None
+            conn.limiter = None
+            self.refuse(conn, conn.name, "name taken" if refusal == "taken" else "Redis unreachable")
+        return refusal
+
     def rate_limit_for(self, name: str) -> RateLimit | None:
         """The rate limit of a user who logs in as *name* (``None``: unlimited)."""
         config = self.config
@@ -260,6 +282,12 @@ class Runtime:
                     self.stats.rate_limited += 1
                     await self.inbound_send.send((conn, Reply(_too_fast(limiter.limit))))
                 await trio.sleep(delay)
+        if self.cluster is not None:
+            # The Redis round trips a request needs happen here, never in the broadcaster.
+            answer = await self.cluster.before(conn, command)
+            if answer is None:
+                return
+            command = answer
         broadcaster = self.broadcaster
         if broadcaster.probe is None and broadcaster.latency is not None and isinstance(command, _TIMED):
             # One message at a time is timed from here to its last push (see Broadcaster.release).

@@ -222,9 +222,15 @@ class ChatServer:
         if config.web:
             register_web_page(runtime.http_routes)
         try:
-            async with open_store(config.store, history_size=config.history_size) as store:
-                runtime.use_store(store)
-                await self._serve(runtime, task_status)
+            if config.redis_url is not None:
+                from ._cluster import open_cluster
+
+                async with open_cluster(runtime, config.redis_url):
+                    await self._serve(runtime, task_status)
+            else:
+                async with open_store(config.store, history_size=config.history_size) as store:
+                    runtime.use_store(store)
+                    await self._serve(runtime, task_status)
         except BaseException as exc:
             self._error = _failure(exc)
             raise

@@ -211,6 +211,18 @@ OPTIONS = [
         port_number,
         "serve /metrics, /healthz and /readyz on this port (plain HTTP) instead of the WebSocket port",
     ),
+    _Option(
+        "--redis",
+        "redis_url",
+        str,
+        "serve one chat with the other nodes on this Redis (redis://HOST:PORT/DB; needs triochat[redis])",
+    ),
+    _Option(
+        "--redis-lease",
+        "redis_lease",
+        float,
+        "seconds before the other nodes free a silent node's users (default: 10; at most 15)",
+    ),
 ]
 
 
@@ -350,6 +362,7 @@ _TOML_ALIASES = {
     "unix": "unix_path",
     "operator": "operators",
     "allow_origin": "allowed_origins",
+    "redis": "redis_url",
 }
 """Keys spelled like their (repeatable) flag, for settings whose name is a plural."""
 

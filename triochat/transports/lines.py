@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import trio
 
-from .._broadcaster import LOGIN, Reply
+from .._broadcaster import LOGIN, UNAVAILABLE_LOGIN, Reply
 from .._connection import Connection
 from .._outbox import CONNECTION_LOST
 from .._runtime import Runtime
@@ -111,14 +111,20 @@ async def _login(runtime: Runtime, conn: Connection, reader: _LineReader) -> boo
         banned = runtime.banned(conn, name)
         if banned is not None:
             push(encode_line(text.error(banned.text)))
-        elif runtime.claim_name(conn, name):
-            return True
         else:
-            push(encode_line(text.error(f"the name {name} is taken, try another")))
+            refusal: str | None = "taken"
+            if runtime.claim_name(conn, name):
+                refusal = await runtime.claim_in_cluster(conn)
+                if refusal is None:
+                    return True
+            if refusal == "unavailable":
+                push(encode_line(text.error(UNAVAILABLE_LOGIN)))
+            else:
+                push(encode_line(text.error(f"the name {name} is taken, try another")))
         push(prompt)
 
 
-def _claim_identity(runtime: Runtime, conn: Connection, identity: str) -> bool:
+async def _claim_identity(runtime: Runtime, conn: Connection, identity: str) -> bool:
     """Log in under the name an auth hook decided; ``False`` if it is taken."""
     conn.outbox.push(encode_line(banner(runtime)))
     banned = runtime.banned(conn, identity)
@@ -126,7 +132,12 @@ def _claim_identity(runtime: Runtime, conn: Connection, identity: str) -> bool:
         conn.outbox.push(encode_line(text.error(banned.text)))
         return False
     if runtime.claim_name(conn, identity, identity=identity):
-        return True
+        refusal = await runtime.claim_in_cluster(conn)
+        if refusal is None:
+            return True
+        if refusal == "unavailable":
+            conn.outbox.push(encode_line(text.error(UNAVAILABLE_LOGIN)))
+            return False
     conn.outbox.push(encode_line(text.error(f"the name {identity} is taken")))
     return False
 
@@ -155,7 +166,7 @@ async def run_line_session(runtime: Runtime, conn: Connection, stream: trio.abc.
         identity = decision.identity
     with trio.move_on_after(config.login_timeout) as login_deadline:
         if identity is not None:
-            if not _claim_identity(runtime, conn, identity):
+            if not await _claim_identity(runtime, conn, identity):
                 return
         elif not await _login(runtime, conn, reader):
             return

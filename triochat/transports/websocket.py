@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 import trio
 
-from .._broadcaster import LOGIN, ConnectionRequest, Login, Reply
+from .._broadcaster import LOGIN, UNAVAILABLE, UNAVAILABLE_LOGIN, ConnectionRequest, Login, Reply
 from .._connection import Connection
 from .._runtime import Runtime
 from ..auth import ConnectionInfo, Reject
@@ -219,7 +219,7 @@ def _push(conn: Connection, text: str) -> None:
     conn.outbox.push(text_frame(text.encode("utf-8")))
 
 
-def _claim(runtime: Runtime, conn: Connection, name: str | None, identity: str | None) -> Error | None:
+async def _claim(runtime: Runtime, conn: Connection, name: str | None, identity: str | None) -> Error | None:
     """Reserve the user's name; return why it cannot be had, or ``None``."""
     if identity is not None and name is not None and name != identity:
         runtime.refuse(conn, name, f"authenticated as {identity}", kind="auth")
@@ -236,6 +236,11 @@ def _claim(runtime: Runtime, conn: Connection, name: str | None, identity: str |
     if banned is not None:
         return banned
     if not runtime.claim_name(conn, name, identity=identity):
+        return Error("name_taken", f"User {name} is already connected")
+    refusal = await runtime.claim_in_cluster(conn)
+    if refusal == "unavailable":
+        return Error(UNAVAILABLE, UNAVAILABLE_LOGIN)
+    if refusal is not None:
         return Error("name_taken", f"User {name} is already connected")
     return None
 
@@ -257,7 +262,7 @@ async def _gt_session(runtime: Runtime, conn: Connection, link: WebSocketLink, a
     if frame.username is not None and frame.username != name:
         refusal: Error | None = Error("login_refused", "the username in the frame does not match the path")
     else:
-        refusal = _claim(runtime, conn, name, admitted.identity)
+        refusal = await _claim(runtime, conn, name, admitted.identity)
     if refusal is not None:
         _push(conn, gtwire.connect_response(False, refusal.text))
         _close(link, 1000, "connect refused")
@@ -334,7 +339,7 @@ async def _log_in(
             elif not isinstance(frame, login):
                 conn.send(Error("login_required", "send a 'login' frame first"))
             else:
-                refusal = _claim(runtime, conn, frame.name, admitted.identity)
+                refusal = await _claim(runtime, conn, frame.name, admitted.identity)
                 if refusal is None:
                     return frame
                 conn.send(refusal)
