@@ -53,6 +53,10 @@ MAX_PIPELINE = 2000
 """Operations sent in one pipeline at most."""
 EVENTS = 4096
 """Pub/sub messages and follow requests queued for the follower."""
+MAX_ARRIVED = 256
+"""At most this many messages from Redis are handed to the broadcaster in one request."""
+COALESCE_PASSES = 3
+"""Scheduler passes the follower waits for more messages before handing over what it has."""
 PIN = 30.0
 """Seconds a room stays followed after a follow request, even without members here."""
 MIN_BACKOFF = 0.1
@@ -145,6 +149,8 @@ class Cluster:
         """Each script's SHA1, loaded at the start of every session."""
         self._up = False
         self._inflight: list[_Chat] = []
+        self._arrived: list[tuple[Record, str]] = []
+        """Messages read in order from Redis, not yet handed to the broadcaster (see :meth:`_follow`)."""
         self.feeds: dict[str, _Feed] = {}
         self.remote: dict[str, dict[str, str]] = {}
         """Per followed room key: its members on other nodes (name key -> name).
@@ -414,9 +420,19 @@ class Cluster:
             self.reconnects += 1
 
     async def _to_broadcaster(self, request: Any) -> None:
+        await self._hand_over()  # what arrived before it goes first
+        await self._send(request)
+
+    async def _send(self, request: Any) -> None:
         # Once the server has stopped, nobody is left to tell.
         with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             await self.runtime.inbound_send.send(request)
+
+    async def _hand_over(self) -> None:
+        """Give the broadcaster the messages read so far, as one request (one batch of writes)."""
+        if self._arrived:
+            arrived, self._arrived = self._arrived, []
+            await self._send(Delivered(arrived, self.node))
 
     async def _refuse(self, chats: Sequence[_Chat], text: str) -> None:
         for op in chats:
@@ -585,10 +601,31 @@ class Cluster:
                 await self._events_send.send(message)
         raise Unavailable  # the subscription ended: start a new session
 
+    async def _next_event(self) -> Any:
+        """The next event; messages read so far are handed over before waiting for it.
+
+        A few scheduler passes are given first to the tasks that read from
+        Redis, so that what one read brought in joins the same hand-over.
+        """
+        for _ in range(COALESCE_PASSES if self._arrived else 0):
+            try:
+                return self._events_receive.receive_nowait()
+            except trio.WouldBlock:
+                await trio.lowlevel.checkpoint()
+        try:
+            return self._events_receive.receive_nowait()
+        except trio.WouldBlock:
+            await self._hand_over()
+            return await self._events_receive.receive()
+
     async def _follow(self, client: Any, pubsub: Any) -> None:
+        # Messages already read are handed over together once nothing more is
+        # waiting (or after MAX_ARRIVED): the broadcaster then sends each
+        # client one write for all of them, not one write per message.
         while True:
-            event = await self._events_receive.receive()
+            event = await self._next_event()
             if isinstance(event, _Stop):
+                await self._hand_over()
                 return
             if isinstance(event, _Follow):
                 try:
@@ -688,9 +725,9 @@ class Cluster:
             await self._catch_up(client, key, feed)
         elif record.seq == feed.last + 1:
             feed.last = record.seq
-            await self._to_broadcaster(
-                Delivered([(record._replace(room=feed.room), published.origin)], self.node)
-            )
+            self._arrived.append((record._replace(room=feed.room), published.origin))
+            if len(self._arrived) >= MAX_ARRIVED:
+                await self._hand_over()
         elif record.seq > feed.last:
             await self._catch_up(client, key, feed)
         # else: already delivered (a repair read it from the stream first)
