@@ -34,7 +34,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from docutils import nodes
 from docutils.parsers.rst import Parser
@@ -235,8 +235,7 @@ class SettingsDirective(_RstDirective):
         return "\n".join(out) + "\n"
 
 
-@dataclasses.dataclass(frozen=True)
-class MetricRow:
+class MetricRow(NamedTuple):
     """One metric family as a scrape shows it."""
 
     name: str
