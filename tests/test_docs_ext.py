@@ -125,3 +125,15 @@ def test_the_metrics_come_from_a_real_server(ext: ModuleType) -> None:
     assert {"triochat_connections", "triochat_logins", "triochat_message_latency_seconds"} <= names
     (connections,) = [row for row in rows if row.name == "triochat_connections"]
     assert connections.labels == (("transport", ("tcp", "ws")),)
+
+
+def test_every_setting_but_the_banner_has_a_flag_on_the_limits_page(ext: ModuleType) -> None:
+    # Settings added later (operations, moderation, the page) reach the generated table
+    # with their flags; only the banner is for programs alone.
+    rows = {name: flags for name, _, flags, _ in ext.settings_rows()}
+    assert [name for name, flags in rows.items() if not flags] == ["banner"]
+    assert rows["trusted_proxies"] == ("--trusted-proxy",)
+    assert rows["allowed_origins"] == ("--allow-origin",)
+    assert rows["operators"] == ("--operator",)
+    assert rows["metrics"] == ("--no-metrics",)
+    assert rows["web"] == ("--no-web",)
