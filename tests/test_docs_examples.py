@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+from contextlib import AsyncExitStack
 from pathlib import Path
 from types import ModuleType
 
@@ -26,7 +27,7 @@ from tests.test_docs import subparsers
 from tests.test_readme import loopback_servers
 from triochat import open_chat_client
 from triochat.cli import build_parser
-from triochat.testing import connect, connect_tcp, open_test_server
+from triochat.testing import LineTestClient, connect, connect_tcp, open_test_server
 
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
@@ -313,13 +314,20 @@ async def test_moderation_bot_example(monkeypatch: pytest.MonkeyPatch) -> None:
     page = "howto/moderation-bot.md"
     room_sees, spammer_sees = text_blocks(page, after="examples/moderation_bot.py")[:2]
     with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
+        async with trio.open_nursery() as nursery, AsyncExitStack() as clients:
             nursery.start_soon(example.main)
             await started.wait()
             (server,) = created
             assert server.tcp_port is not None
-            alice = await connect_tcp("127.0.0.1", server.tcp_port, "alice")
-            spammer = await connect_tcp("127.0.0.1", server.tcp_port, "spammer")
+
+            async def client(name: str | None = None) -> LineTestClient:
+                assert server.tcp_port is not None
+                new = await connect_tcp("127.0.0.1", server.tcp_port, name)
+                clients.push_async_callback(new.aclose)  # closed even when a check fails
+                return new
+
+            alice = await client("alice")
+            spammer = await client("spammer")
             assert await alice.receive() == "*** spammer has joined the chat ***"
             await spammer.send("FREE CRYPTO here")  # what the page says spammer wrote
             # The spam itself reaches nobody: the room's next line is the mute.
@@ -349,14 +357,12 @@ async def test_moderation_bot_example(monkeypatch: pytest.MonkeyPatch) -> None:
             ]
             assert f"`{banned}`" in prose(page) and "(`banned by modbot`)" in prose(page)
 
-            again = await connect_tcp("127.0.0.1", server.tcp_port)
+            again = await client()
             assert [await again.receive(), await again.receive()][1] == "Enter your name:"
             await again.send("spammer")
             refusal = await again.receive()
             assert refusal == "error: spammer is banned for 1h more (spam, third time)"
             assert f"(`{refusal}`)" in prose(page)
-            for client in (alice, spammer, again):
-                await client.aclose()
             await server.stop()
 
 
@@ -401,10 +407,15 @@ async def test_the_operator_transcript_is_what_nc_shows() -> None:
     seen: list[str] = []
     with trio.fail_after(10):
         # The server the page starts: --operator op --local-operators (nc from loopback).
-        async with open_test_server(tcp_port=0, operators=["op"], local_operators=True) as server:
+        async with (
+            open_test_server(tcp_port=0, operators=["op"], local_operators=True) as server,
+            AsyncExitStack() as clients,
+        ):
             assert server.tcp_port is not None
             bob = await connect_tcp("127.0.0.1", server.tcp_port, "bob")
+            clients.push_async_callback(bob.aclose)
             op = await connect_tcp("127.0.0.1", server.tcp_port)
+            clients.push_async_callback(op.aclose)
             for i, line in enumerate(expected):
                 if i in typed:
                     seen.append(line)
@@ -414,8 +425,6 @@ async def test_the_operator_transcript_is_what_nc_shows() -> None:
                 else:
                     seen.append(await op.receive())
             assert await bob.receive_all() == bob_sees
-            await bob.aclose()
-            await op.aclose()
     assert seen == expected
 
 
