@@ -220,3 +220,24 @@ async def test_the_browser_tutorial_names_what_the_page_shows(site: Path) -> Non
         assert f">{label}<" in served, f"the page has no button {label!r}"
     # The screenshot is on the built page.
     assert 'src="../_images/screenshot.png"' in page(site, "tutorial/browser")
+
+
+async def test_every_metric_the_pages_name_is_served() -> None:
+    # The PromQL on the monitor page and the table in docs/deploy/README.md are written
+    # by hand: each name in them must be one a server serves.
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.test_metrics import http_get
+    from triochat.testing import open_test_server
+
+    async with open_test_server() as server:
+        assert server.ws_port is not None
+        _, _, body = await http_get(server.ws_port, "/metrics")
+    served = set()
+    for family in text_string_to_metric_families(body.decode("utf-8")):
+        served.add(family.name)
+        served.update(sample.name for sample in family.samples)
+    for name in ("howto/monitor.md", "deploy/README.md"):
+        named = set(re.findall(r"\btriochat_[a-z_]+", (DOCS / name).read_text(encoding="utf-8")))
+        assert len(named) > 5, name
+        assert not named - served, f"{name} names metrics no server serves: {sorted(named - served)}"
