@@ -179,3 +179,65 @@ def test_constants_and_aliases_show_their_own_docstrings(site: Path) -> None:
 def words(html_text: str) -> str:
     """The text of a page, tags dropped and white space collapsed."""
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", html_text)).split())
+
+
+async def test_the_monitor_page_lists_every_metric_a_server_serves(site: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.test_metrics import http_get
+    from triochat.testing import open_test_server
+
+    async with open_test_server(tcp_port=0, store="memory") as server:
+        assert server.ws_port is not None
+        status, _, body = await http_get(server.ws_port, "/metrics")
+    assert status == 200
+    text = words(page(site, "howto/monitor"))
+    families = list(text_string_to_metric_families(body.decode("utf-8")))
+    assert len(families) > 20
+    for family in families:
+        for sample in {sample.name for sample in family.samples}:
+            assert sample in text, f"{sample} is not on the monitor page"
+        for label in {label for sample in family.samples for label in sample.labels} - {"le", "version"}:
+            for value in {sample.labels[label] for sample in family.samples}:
+                assert f"Label {label}" in text and value in text, (family.name, label, value)
+
+
+async def test_the_browser_tutorial_names_what_the_page_shows(site: Path) -> None:
+    from tests.test_metrics import http_get
+    from triochat._config import DEFAULT_WS_PORT
+    from triochat.testing import open_test_server
+
+    tutorial = (DOCS / "tutorial/browser.md").read_text(encoding="utf-8")
+    assert f"<http://localhost:{DEFAULT_WS_PORT}/>" in tutorial
+    async with open_test_server() as server:
+        assert server.ws_port is not None
+        status, fields, body = await http_get(server.ws_port, "/")
+    assert (status, fields["content-type"].split(";")[0]) == (200, "text/html")
+    served = html.unescape(body.decode("utf-8"))
+    buttons = re.findall(r"(?<!\*)\*([A-Z][a-z ]+)\*(?!\*)", tutorial)  # *Leave room*: a button the page has
+    assert buttons == ["Leave room", "Load older messages"]
+    for label in buttons:
+        assert f">{label}<" in served, f"the page has no button {label!r}"
+    # The screenshot is on the built page.
+    assert 'src="../_images/screenshot.png"' in page(site, "tutorial/browser")
+
+
+async def test_every_metric_the_pages_name_is_served() -> None:
+    # The PromQL on the monitor page and the table in docs/deploy/README.md are written
+    # by hand: each name in them must be one a server serves.
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.test_metrics import http_get
+    from triochat.testing import open_test_server
+
+    async with open_test_server() as server:
+        assert server.ws_port is not None
+        _, _, body = await http_get(server.ws_port, "/metrics")
+    served = set()
+    for family in text_string_to_metric_families(body.decode("utf-8")):
+        served.add(family.name)
+        served.update(sample.name for sample in family.samples)
+    for name in ("howto/monitor.md", "deploy/README.md"):
+        named = set(re.findall(r"\btriochat_[a-z_]+", (DOCS / name).read_text(encoding="utf-8")))
+        assert len(named) > 5, name
+        assert not named - served, f"{name} names metrics no server serves: {sorted(named - served)}"

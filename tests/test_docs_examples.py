@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+from contextlib import AsyncExitStack
 from pathlib import Path
 from types import ModuleType
 
@@ -22,10 +23,11 @@ import trio
 import trio.testing
 import trustme
 
+from tests.test_docs import subparsers
 from tests.test_readme import loopback_servers
 from triochat import open_chat_client
 from triochat.cli import build_parser
-from triochat.testing import connect, open_test_server
+from triochat.testing import LineTestClient, connect, connect_tcp, open_test_server
 
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
@@ -53,6 +55,18 @@ def shown_output(page: str, example: str) -> list[str]:
     block = re.compile(r"^```text\n(.*?)^```$", re.M | re.S).search(text, include)
     assert block is not None, f"{page} shows no output after {example}.py"
     return block.group(1).splitlines()
+
+
+def text_blocks(page: str, after: str = "") -> list[list[str]]:
+    """The ``text`` blocks of a page (those after the first mention of *after*), as lines."""
+    text = (DOCS / page).read_text(encoding="utf-8")
+    text = text[text.index(after) :]
+    return [block.splitlines() for block in re.findall(r"^```text\n(.*?)^```$", text, re.M | re.S)]
+
+
+def prose(page: str) -> str:
+    """A page's text with its white space collapsed (a quoted line may wrap on the page)."""
+    return " ".join((DOCS / page).read_text(encoding="utf-8").split())
 
 
 def included_files() -> set[Path]:
@@ -292,3 +306,204 @@ def test_the_tutorial_shows_what_triochat_serve_prints() -> None:
     # The tutorial's server has the default ports; this one, free ones.
     tcp, ws = re.findall(r":(\d+)", "".join(printed))
     assert "".join(printed).replace(f":{tcp}", ":8724").replace(f":{ws}/", ":8723/") == shown
+
+
+async def test_moderation_bot_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    example = load("moderation_bot")
+    created, started = loopback_servers(example, monkeypatch)
+    page = "howto/moderation-bot.md"
+    room_sees, spammer_sees = text_blocks(page, after="examples/moderation_bot.py")[:2]
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery, AsyncExitStack() as clients:
+            nursery.start_soon(example.main)
+            await started.wait()
+            (server,) = created
+            assert server.tcp_port is not None
+
+            async def client(name: str | None = None) -> LineTestClient:
+                assert server.tcp_port is not None
+                new = await connect_tcp("127.0.0.1", server.tcp_port, name)
+                clients.push_async_callback(new.aclose)  # closed even when a check fails
+                return new
+
+            alice = await client("alice")
+            spammer = await client("spammer")
+            assert await alice.receive() == "*** spammer has joined the chat ***"
+            await spammer.send("FREE CRYPTO here")  # what the page says spammer wrote
+            # The spam itself reaches nobody: the room's next line is the mute.
+            assert [await alice.receive()] == room_sees
+            assert [await spammer.receive(), await spammer.receive()] == [spammer_sees[0], *room_sees]
+            await spammer.send("hello?")  # muted: refused before the chain
+            assert await spammer.receive() == spammer_sees[1]
+            await alice.send("clean words")  # others still chat
+            assert await spammer.receive() == "alice: clean words"
+
+            for strike in (2, 3):
+                await server.unmute("spammer", "lobby")
+                assert await alice.receive() == "*** spammer was unmuted in #lobby by server ***"
+                assert await spammer.receive() == "*** spammer was unmuted in #lobby by server ***"
+                await spammer.send("buy now, buy now")
+                if strike == 2:
+                    assert await spammer.receive() == spammer_sees[0]
+                    assert await spammer.receive() == room_sees[0]
+                    assert await alice.receive() == room_sees[0]
+            banned = "*** spammer was banned by modbot for 1h (spam, third time) ***"
+            assert [await alice.receive(), await alice.receive()] == [
+                banned,
+                "*** spammer has left the chat (banned by modbot) ***",
+            ]
+            assert await spammer.receive_all() == [
+                "error: you were banned by modbot for 1h (spam, third time)"
+            ]
+            assert f"`{banned}`" in prose(page) and "(`banned by modbot`)" in prose(page)
+
+            again = await client()
+            assert [await again.receive(), await again.receive()][1] == "Enter your name:"
+            await again.send("spammer")
+            refusal = await again.receive()
+            assert refusal == "error: spammer is banned for 1h more (spam, third time)"
+            assert f"(`{refusal}`)" in prose(page)
+            await server.stop()
+
+
+async def test_health_check_example(capsys: pytest.CaptureFixture[str]) -> None:
+    example = load("health_check")
+    with trio.fail_after(20):
+        async with open_test_server(metrics_port=0) as server:
+            (http,) = [listener for listener in server.listeners if listener.transport == "http"]
+            url = f"http://127.0.0.1:{http.port}/readyz"
+            assert await trio.to_thread.run_sync(example.check, url) == 0
+            # (stderr is compared by its last line: the server's log may come before it)
+            out, err = capsys.readouterr()
+            assert out == "ready\n" and "not ready" not in err
+            runtime = server._runtime
+            assert runtime is not None
+            runtime.health.checks.append(lambda: "redis: unreachable")
+            assert await trio.to_thread.run_sync(example.check, url) == 1
+            out, err = capsys.readouterr()
+            assert out == "" and err.splitlines()[-1] == "not ready (503): redis: unreachable"
+            port = http.port
+        # Nobody listens there any more.
+        assert await trio.to_thread.run_sync(example.check, f"http://127.0.0.1:{port}/readyz") == 1
+        assert capsys.readouterr().err.splitlines()[-1].startswith("no answer: ")
+    assert "python health_check.py http://127.0.0.1:9723/readyz" in prose("howto/monitor.md")
+
+
+def test_the_operators_page_shows_the_refusal_without_proof() -> None:
+    from triochat import ServerConfig
+
+    (refusal, *_) = text_blocks("howto/operators.md")
+    with pytest.raises(ValueError) as raised:
+        ServerConfig(operators=("op",))
+    assert refusal == [f"triochat serve: {raised.value}"]
+
+
+async def test_the_operator_transcript_is_what_nc_shows() -> None:
+    (block,) = console_blocks("howto/operators.md")
+    command, *expected = block
+    assert command == "$ nc localhost 8724"
+    (bob_sees,) = text_blocks("howto/operators.md", after="Meanwhile `bob` saw")[:1]
+    # What a line typed at the prompt is: the name after the prompt, then commands.
+    typed = {
+        i for i, line in enumerate(expected) if line.startswith("/") or expected[i - 1] == "Enter your name:"
+    }
+    seen: list[str] = []
+    with trio.fail_after(10):
+        # The server the page starts: --operator op --local-operators (nc from loopback).
+        async with (
+            open_test_server(tcp_port=0, operators=["op"], local_operators=True) as server,
+            AsyncExitStack() as clients,
+        ):
+            assert server.tcp_port is not None
+            bob = await connect_tcp("127.0.0.1", server.tcp_port, "bob")
+            clients.push_async_callback(bob.aclose)
+            op = await connect_tcp("127.0.0.1", server.tcp_port)
+            clients.push_async_callback(op.aclose)
+            for i, line in enumerate(expected):
+                if i in typed:
+                    seen.append(line)
+                    await op.send(line)
+                elif line == expected[-1]:
+                    seen.extend(await op.receive_all())
+                else:
+                    seen.append(await op.receive())
+            assert await bob.receive_all() == bob_sees
+    assert seen == expected
+
+
+# -- the operations pages: what they name exists ---------------------------------------------
+
+OPS_PAGES = ("howto/deploy.md", "howto/monitor.md", "howto/operators.md", "howto/moderation-bot.md")
+OTHER_PROGRAMS_FLAGS = {"--stop-timeout"}  # docker run's
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
+
+
+def triochat_flags(command: str | None = None) -> set[str]:
+    """Every option of every ``triochat`` command (or of one)."""
+    return {
+        flag
+        for name, parser in subparsers(build_parser()).items()
+        if command in (None, name)
+        for action in parser._actions
+        for flag in action.option_strings
+    }
+
+
+def test_the_flag_pattern_finds_flags_and_not_arrows() -> None:
+    line = "triochat serve --trusted-proxy ::1 (--no-web) ---> nginx -- wss `--stop-timeout`"
+    assert FLAG.findall(line) == ["--trusted-proxy", "--no-web", "--stop-timeout"]
+
+
+def test_the_operations_pages_name_real_flags_keys_and_files() -> None:
+    flags = triochat_flags()
+    assert {"--trusted-proxy", "--allow-origin", "--operator", "--metrics-port"} <= flags
+    serve_keys = {flag.removeprefix("--") for flag in triochat_flags("serve")}
+    for name in OPS_PAGES:
+        text = (DOCS / name).read_text(encoding="utf-8")
+        for flag in FLAG.findall(text):
+            assert flag in flags | OTHER_PROGRAMS_FLAGS, f"{name} names {flag}, which no triochat command has"
+        # `key = value`: a key of the configuration file, i.e. a flag of serve without "--".
+        for key in re.findall(r"`([a-z][a-z-]*) = ", text):
+            assert key in serve_keys, f"{name}: {key} is not a key of triochat serve --config"
+        for path in re.findall(r"(?<![\w/])docs/[\w./-]+", text):
+            assert (ROOT / path.rstrip(".")).exists(), f"{name} names {path}, which does not exist"
+    deploy = (DOCS / "howto/deploy.md").read_text(encoding="utf-8")
+    for target in (
+        "../examples/triochat.toml",
+        "../deploy/triochat.service",
+        "../deploy/nginx.conf",
+        "../deploy/Dockerfile",
+    ):
+        assert f"```{{literalinclude}} {target}\n" in deploy, target
+
+
+def test_the_deploy_page_quotes_the_configuration_it_explains() -> None:
+    import tomllib
+
+    settings = tomllib.loads((EXAMPLES / "triochat.toml").read_text(encoding="utf-8"))["serve"]
+    text = prose("howto/deploy.md")
+    # The values the page explains are the file's.
+    assert f'`host = "{settings["host"]}"`' in text
+    assert f"`trusted-proxy = {settings['trusted-proxy']}`".replace("'", '"') in text
+    assert f'`store = "{settings["store"]}"`' in text
+    assert f"`metrics-port = {settings['metrics-port']}`" in text
+    nginx = (DOCS / "deploy/nginx.conf").read_text(encoding="utf-8")
+    for directive in ("proxy_read_timeout 75s", "proxy_set_header Host $host", "proxy_buffering off"):
+        assert directive in nginx and f"`{directive}" in text, directive
+
+
+def test_the_prometheus_example_scrapes_the_metrics_port() -> None:
+    import tomllib
+
+    from triochat.ops.metrics import METRICS_PATH
+
+    yaml = importlib.import_module("yaml")  # PyYAML comes with myst-parser (the docs extra)
+    text = (DOCS / "howto/monitor.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"^```yaml\n(.*?)^```$", text, re.M | re.S)
+    (job,) = yaml.safe_load(block)["scrape_configs"]
+    assert job["metrics_path"] == METRICS_PATH
+    (target,) = job["static_configs"][0]["targets"]
+    settings = tomllib.loads((EXAMPLES / "triochat.toml").read_text(encoding="utf-8"))["serve"]
+    port = settings["metrics-port"]
+    assert target == f"{settings['host']}:{port}"
+    assert f"--metrics-port {port}\n" in text and f"http://127.0.0.1:{port}/metrics" in text

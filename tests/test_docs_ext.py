@@ -85,3 +85,55 @@ def test_a_package_reexport_is_found_where_it_is_defined(ext: ModuleType) -> Non
         "MAX_NAME_LENGTH",
     )
     assert ext.reexport_source("triochat.auth.AuthHook") is None  # defined there, not re-exported
+
+
+SCRAPE = """\
+# HELP demo_build_info The version.
+# TYPE demo_build_info gauge
+demo_build_info{version="9.9"} 1.0
+# HELP demo_refused_total Refusals, by reason.
+# TYPE demo_refused_total counter
+demo_refused_total{reason="b"} 0.0
+demo_refused_total{reason="a"} 2.0
+# HELP demo_latency_seconds How long *it* took.
+# TYPE demo_latency_seconds histogram
+demo_latency_seconds_bucket{le="0.1"} 1.0
+demo_latency_seconds_bucket{le="+Inf"} 1.0
+demo_latency_seconds_count 1.0
+demo_latency_seconds_sum 0.05
+"""
+
+
+def test_metric_rows_read_a_scrape_as_served(ext: ModuleType) -> None:
+    rows = ext.metric_rows(SCRAPE)
+    assert [(row.name, row.kind, row.samples, row.labels) for row in rows] == [
+        ("demo_build_info", "gauge", ("demo_build_info",), (("version", ()),)),  # not the version itself
+        ("demo_refused", "counter", ("demo_refused_total",), (("reason", ("a", "b")),)),
+        (
+            "demo_latency_seconds",
+            "histogram",
+            ("demo_latency_seconds_bucket", "demo_latency_seconds_count", "demo_latency_seconds_sum"),
+            (),  # le is the histogram's own
+        ),
+    ]
+    assert rows[2].help == "How long *it* took."
+
+
+def test_the_metrics_come_from_a_real_server(ext: ModuleType) -> None:
+    rows = ext.metric_rows()  # a scrape of a server started on loopback
+    names = {row.name for row in rows}
+    assert {"triochat_connections", "triochat_logins", "triochat_message_latency_seconds"} <= names
+    (connections,) = [row for row in rows if row.name == "triochat_connections"]
+    assert connections.labels == (("transport", ("tcp", "ws")),)
+
+
+def test_every_setting_but_the_banner_has_a_flag_on_the_limits_page(ext: ModuleType) -> None:
+    # Settings added later (operations, moderation, the page) reach the generated table
+    # with their flags; only the banner is for programs alone.
+    rows = {name: flags for name, _, flags, _ in ext.settings_rows()}
+    assert [name for name, flags in rows.items() if not flags] == ["banner"]
+    assert rows["trusted_proxies"] == ("--trusted-proxy",)
+    assert rows["allowed_origins"] == ("--allow-origin",)
+    assert rows["operators"] == ("--operator",)
+    assert rows["metrics"] == ("--no-metrics",)
+    assert rows["web"] == ("--no-web",)

@@ -14,7 +14,12 @@
     A table of every :class:`~triochat.ServerConfig` field: its default, the
     ``triochat serve`` flag that sets it, and its docstring.
 
-Both build reStructuredText and parse it as such, also inside a Markdown
+``triochat-metrics``
+    A table of every metric ``GET /metrics`` answers, scraped from a real
+    server that the build starts on loopback (its names, types, labels and
+    help texts are the collector's own).
+
+All three build reStructuredText and parse it as such, also inside a Markdown
 (MyST) page, the way MyST's own ``eval-rst`` does.
 """
 
@@ -29,7 +34,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from docutils import nodes
 from docutils.parsers.rst import Parser
@@ -230,6 +235,108 @@ class SettingsDirective(_RstDirective):
         return "\n".join(out) + "\n"
 
 
+class MetricRow(NamedTuple):
+    """One metric family as a scrape shows it."""
+
+    name: str
+    """The family's name (a counter's without ``_total``)."""
+    kind: str
+    """``counter``, ``gauge``, ``histogram``, ``info``..."""
+    samples: tuple[str, ...]
+    """The sample names it is exposed as (``triochat_logins_total``)."""
+    labels: tuple[tuple[str, tuple[str, ...]], ...]
+    """Each label (``le`` and the info's own aside) and the values seen."""
+    help: str
+
+
+def scrape_metrics() -> str:
+    """The text of ``GET /metrics`` from a fresh server on loopback (no client connected)."""
+    import logging
+    import urllib.request
+
+    import trio
+
+    from triochat import open_chat_server
+
+    async def main() -> str:
+        async with open_chat_server(host="127.0.0.1", port=0, metrics_port=0) as server:
+            (url,) = [listener.url for listener in server.listeners if listener.transport == "http"]
+
+            def get() -> str:
+                with urllib.request.urlopen(url.rstrip("/") + "/metrics", timeout=10) as answer:
+                    return str(answer.read().decode("utf-8"))
+
+            return await trio.to_thread.run_sync(get)
+
+    # The server's own log lines (listening, stopped) are not the build's business.
+    log = logging.getLogger("triochat")
+    saved = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        return trio.run(main)
+    finally:
+        log.setLevel(saved)
+
+
+def metric_rows(text: str | None = None) -> list[MetricRow]:
+    """The metric families of a scrape (*text*, or a fresh one), in the order served."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    rows = []
+    for family in text_string_to_metric_families(scrape_metrics() if text is None else text):
+        samples: dict[str, None] = {}
+        labels: dict[str, dict[str, None]] = {}
+        for sample in family.samples:
+            samples.setdefault(sample.name)
+            for label, value in sample.labels.items():
+                if label != "le":
+                    # An info metric's labels carry its text (a version): name them only.
+                    shown = () if family.name.endswith("_info") else (value,)
+                    labels.setdefault(label, {}).update(dict.fromkeys(shown))
+        rows.append(
+            MetricRow(
+                family.name,
+                family.type,
+                tuple(samples),
+                tuple((label, tuple(sorted(values))) for label, values in labels.items()),
+                family.documentation,
+            )
+        )
+    return rows
+
+
+class MetricsDirective(_RstDirective):
+    """``triochat-metrics [PREFIX]``: every metric family whose name starts with PREFIX."""
+
+    optional_arguments = 1
+    has_content = False
+
+    def rst(self) -> str:
+        prefix = self.arguments[0] if self.arguments else ""
+        out = [
+            ".. list-table::",
+            "   :header-rows: 1",
+            "   :widths: 35 12 53",
+            "",
+            "   * - Metric",
+            "     - Type",
+            "     - Meaning",
+        ]
+        for row in metric_rows():
+            if not row.name.startswith(prefix):
+                continue
+            names = ", ".join(f"``{name}``" for name in row.samples)
+            text = escape(row.help)
+            for label, values in row.labels:
+                text += (
+                    f" Label ``{label}``"
+                    + "".join((": " if i == 0 else ", ") + f"``{value}``" for i, value in enumerate(values))
+                    + "."
+                )
+            out += [f"   * - {names}", f"     - {row.kind}", f"     - {text}"]
+        return "\n".join(out) + "\n"
+
+
 def reexport_source(fullname: str) -> tuple[str, str] | None:
     """Where a package's re-exported name comes from: ``(module, name)``, or ``None``.
 
@@ -285,5 +392,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     """Register the directives and the docstring fix."""
     app.add_directive("triochat-cli", CliDirective)
     app.add_directive("triochat-settings", SettingsDirective)
+    app.add_directive("triochat-metrics", MetricsDirective)
     app.connect("autodoc-process-docstring", data_docstrings)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
