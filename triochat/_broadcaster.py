@@ -856,6 +856,10 @@ class Broadcaster:
         if banned is not None:
             self.send(conn, banned)
             return
+        muted = self.moderation.rename_refusal(conn)
+        if muted is not None:
+            self.send(conn, muted)
+            return
         if not self.hub.rename(conn, new):
             self.send(conn, Error("name_taken", f"the name {new} is taken"))
             return

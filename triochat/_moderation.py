@@ -171,11 +171,28 @@ class Moderation:
 
     def muted_error(self, conn: Connection, room: str) -> Error | None:
         """The ``muted`` error if *conn* may not speak in *room* now, else ``None``."""
+        return self._muted(conn, room, "nothing was sent")
+
+    def _muted(self, conn: Connection, room: str, outcome: str) -> Error | None:
         left = self.mute_left(conn.name, room)
         if left is None:
             return None
         until = "until an operator unmutes you" if math.isinf(left) else f"for {format_duration(left)} more"
-        return Error("muted", f"you are muted in #{room} {until}; nothing was sent")
+        return Error("muted", f"you are muted in #{room} {until}; {outcome}")
+
+    def rename_refusal(self, conn: Connection) -> Error | None:
+        """The ``muted`` error if *conn* is muted in one of its rooms, else ``None``.
+
+        Mutes are by name: a muted user who took another name would speak
+        again, so a muted user keeps their name until the mute ends.
+        """
+        if not self.mutes:
+            return None
+        for room in conn.rooms.values():
+            error = self._muted(conn, room, "your name cannot change meanwhile")
+            if error is not None:
+                return error
+        return None
 
     async def run_mute_timer(self, send: Callable[[ModerationRequest], Awaitable[None]]) -> None:
         """End mutes when their time is up: ask the broadcaster to lift each and tell its room.

@@ -61,3 +61,25 @@ async def test_a_huge_integer_duration_gets_an_error_frame_and_the_server_goes_o
             await server.ban("alice", HUGE)
         with pytest.raises(ValueError, match="at most 366 days"):
             await server.mute("alice", "lobby", HUGE)
+
+
+async def test_a_muted_user_cannot_shed_the_mute_by_renaming() -> None:
+    async with open_test_server(**OPS) as server:
+        op = await connect(server, "op")
+        alice = await connect(server, "alice")
+        bob = await connect(server, "bob")
+        await alice.receive_until("*** bob has joined the chat ***")
+        await op.send("/mute alice")
+        await alice.receive_until("*** alice was muted in #lobby by op until unmuted ***")
+        await bob.receive_until("*** alice was muted in #lobby by op until unmuted ***")
+        await alice.send("/nick alice2")
+        answer = await alice.receive()
+        assert answer.startswith("error: you are muted in #lobby"), answer
+        await alice.send("still muted?")
+        assert (await alice.receive()).startswith("error: you are muted in #lobby")
+        await trio.testing.wait_all_tasks_blocked()
+        assert bob.lines_nowait() == []  # neither a rename nor the message reached the room
+        await op.send("/unmute alice")
+        await alice.receive_until("*** alice was unmuted in #lobby by op ***")
+        await alice.send("/nick alice2")
+        await bob.receive_until("*** alice is now known as alice2 ***")
