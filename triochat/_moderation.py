@@ -37,6 +37,7 @@ from .protocol import commands
 from .protocol.durations import format_duration
 from .protocol.events import Error, Moderated, Notice, RoomTopic
 from .protocol.names import name_key
+from .protocol.origin import loopback_origin
 
 if TYPE_CHECKING:
     from ._broadcaster import Broadcaster
@@ -129,6 +130,8 @@ class Moderation:
             return True
         if conn.identity is not None and name_key(conn.identity) == key:
             return True
+        if conn.page_origin is not None and not loopback_origin(conn.page_origin):
+            return False  # a page of a name that may point here by DNS rebinding (see loopback_origin)
         return self.local_operators and is_local_peer(conn.peer)
 
     def is_operator(self, conn: Connection) -> bool:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
+import trio_websocket
 from trio_websocket import WebSocketConnection
 
+from triochat import ChatServer
 from triochat.protocol import jsonwire
 from triochat.protocol.durations import duration_problem
 from triochat.testing import connect, open_test_server, open_websocket
@@ -83,3 +87,46 @@ async def test_a_muted_user_cannot_shed_the_mute_by_renaming() -> None:
         await alice.receive_until("*** alice was unmuted in #lobby by op ***")
         await alice.send("/nick alice2")
         await bob.receive_until("*** alice is now known as alice2 ***")
+
+
+async def test_a_page_of_another_site_rebound_to_loopback_is_no_local_operator() -> None:
+    """DNS rebinding: evil.example resolves to 127.0.0.1, so its page's Origin and Host agree.
+
+    The Origin rule lets such a page in (it looks like the server's own page), but
+    it must not get the trust a local operator gets: only a page the operator opened
+    on a loopback address (http://localhost:PORT, http://127.0.0.1:PORT) does.
+    """
+    async with open_test_server(**OPS) as server:
+        for host in ("evil.example:8723", "10.0.0.5:8723"):
+            async with _page(server, host, f"http://{host}") as page:
+                await page.send_message(json.dumps({"type": "login", "name": "op"}))
+                refusal = await recv(page)
+                assert refusal["type"] == "error" and refusal["code"] == "name_taken", refusal
+        for host in ("localhost:8723", "127.0.0.1:8723", "[::1]:8723"):
+            async with _page(server, host, f"http://{host}") as page:
+                await page.send_message(json.dumps({"type": "login", "name": "op"}))
+                assert (await recv(page))["type"] == "welcome", host
+                await page.send_message(json.dumps({"type": "help"}))
+                assert any("/kick" in line for line in (await recv_type(page, "help"))["lines"])
+        async with open_websocket(server, "/v2") as program:  # no Origin: a program, as before
+            await program.send_message(json.dumps({"type": "login", "name": "op"}))
+            assert (await recv(program))["type"] == "welcome"
+
+
+@asynccontextmanager
+async def _page(server: ChatServer, host: str, origin: str) -> AsyncIterator[WebSocketConnection]:
+    """A WebSocket from a browser page: this ``Host`` and ``Origin``, over a local connection."""
+    server_stream, client_stream = trio.testing.memory_stream_pair()
+    assert server.attach_websocket_stream(server_stream, peer="127.0.0.1:50000")
+    async with trio.open_nursery() as nursery:
+        ws = await trio_websocket.wrap_client_stream(
+            nursery,
+            client_stream,  # type: ignore[arg-type]  # any trio Stream works
+            host,
+            "/v2",
+            extra_headers=[(b"Origin", origin.encode())],
+        )
+        try:
+            yield ws
+        finally:
+            await ws.aclose()

@@ -14,10 +14,11 @@ Sans-I/O: plain functions of strings.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 
-__all__ = ["DEFAULT_PORTS", "normalize_origin", "origin_allowed", "origin_problem"]
+__all__ = ["DEFAULT_PORTS", "loopback_origin", "normalize_origin", "origin_allowed", "origin_problem"]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 """The schemes an allowed origin may have, with the port they imply."""
@@ -82,3 +83,26 @@ def origin_allowed(origin: str | None, host: str, allowed: Iterable[str] = ()) -
     if match is not None and _host_port(match["host"], match["port"], scheme) == netloc:
         return True
     return any(normalize_origin(entry) == normal for entry in allowed)
+
+
+def loopback_origin(origin: str) -> bool:
+    """True if *origin* is a page served from this very machine by a loopback address.
+
+    That is ``localhost`` (or a name under ``.localhost``), ``127.0.0.0/8`` or
+    ``[::1]``: names no other site can take.  A page of any other name may be a
+    foreign site whose name was made to resolve to this machine (DNS
+    rebinding): the Origin rule cannot tell it from the server's own page, so
+    it must not get what being on this machine is trusted with
+    (``local_operators``).
+    """
+    normal = normalize_origin(origin)
+    if normal is None:
+        return False
+    host = normal.partition("://")[2]
+    host = host[1 : host.index("]")] if host.startswith("[") else host.rpartition(":")[0] or host
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

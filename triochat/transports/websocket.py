@@ -127,6 +127,7 @@ async def _admit(
             b"given with --allow-origin may open a WebSocket here",
         )
         return None
+    conn.page_origin = origin
     decision = await runtime.authorize(connection_info(request, link.head, conn.peer))
     if isinstance(decision, Reject):
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in decision.headers]
