@@ -220,7 +220,7 @@ class Runtime:
         """
         refusal = self.broadcaster.moderation.ban_refusal(name)
         if refusal is not None:
-            self.refuse(conn, name, refusal.text)
+            self.refuse(conn, name, refusal.text, kind="banned")
         return refusal
 
     def rate_limit_for(self, name: str) -> RateLimit | None:

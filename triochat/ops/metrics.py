@@ -63,9 +63,11 @@ TRANSPORTS = ("tcp", "ws")
 
 REFUSAL_REASONS = (
     "auth",
+    "banned",
     "invalid_name",
     "name_reserved",
     "name_taken",
+    "origin",
     "server_full",
     "stopping",
 )

@@ -118,6 +118,7 @@ async def _admit(
         _forwarded_client(runtime, conn, link.head)
     origin = _origin(link.head)
     if not origin_allowed(origin, request.host, runtime.config.allowed_origins):
+        runtime.stats.count(runtime.stats.refused, "origin")
         log.warning(
             "refused a WebSocket handshake from %s: origin %r is not allowed (403)", conn.peer, origin
         )
