@@ -20,7 +20,6 @@ clock.  Topics are kept like bans.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 import time
@@ -33,6 +32,7 @@ import trio
 from ._config import ServerConfig
 from ._connection import Connection
 from ._store import BanEntry, ModerationLog, RoomLog, TopicEntry
+from .ops.proxies import peer_address
 from .protocol import commands
 from .protocol.durations import format_duration
 from .protocol.events import Error, Moderated, Notice, RoomTopic
@@ -81,15 +81,13 @@ class ModerationRequest:
 
 def is_local_peer(peer: str) -> bool:
     """True for a loopback address, or a peer that is no network address at all
-    (the Unix socket's path, or a stream the program attached itself)."""
-    host = peer[1 : peer.find("]")] if peer.startswith("[") else peer.rpartition(":")[0]
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return True
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # a dual-stack socket's view of an IPv4 peer
-    return address.is_loopback
+    (the Unix socket's path, or a stream the program attached itself).
+
+    An address may come with a port (``127.0.0.1:5``, ``[::1]:5``) or without
+    one, as a trusted proxy's ``X-Forwarded-For`` names the client.
+    """
+    address = peer_address(peer)
+    return address is None or address.is_loopback
 
 
 class Moderation:

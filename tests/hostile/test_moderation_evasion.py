@@ -130,3 +130,23 @@ async def _page(server: ChatServer, host: str, origin: str) -> AsyncIterator[Web
             yield ws
         finally:
             await ws.aclose()
+
+
+@pytest.mark.parametrize("client", ["203.0.113.7", "2001:db8::1"])
+async def test_a_client_behind_a_trusted_proxy_is_no_local_operator(client: str) -> None:
+    """The proxy's X-Forwarded-For names the client by its address alone (no port): still not local."""
+    async with open_test_server(**OPS, trusted_proxies=("127.0.0.1",)) as server:
+        server_stream, client_stream = trio.testing.memory_stream_pair()
+        assert server.attach_websocket_stream(server_stream, peer="127.0.0.1:50000")
+        async with trio.open_nursery() as nursery:
+            ws = await trio_websocket.wrap_client_stream(
+                nursery,
+                client_stream,  # type: ignore[arg-type]  # any trio Stream works
+                "localhost",
+                "/v2",
+                extra_headers=[(b"X-Forwarded-For", client.encode())],
+            )
+            await ws.send_message(json.dumps({"type": "login", "name": "op"}))
+            refusal = await recv(ws)
+            assert refusal["type"] == "error" and refusal["code"] == "name_taken", refusal
+            await ws.aclose()
