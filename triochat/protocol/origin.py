@@ -39,14 +39,28 @@ def _host_port(host: str, port: str | None, scheme: str) -> str:
     return f"{host}:{int(port)}"
 
 
+def _punycode(origin: str) -> str:
+    """*origin* with an international host name in the ASCII form browsers send (IDNA)."""
+    if origin.isascii():
+        return origin
+    scheme, sep, rest = origin.partition("://")
+    host, colon, port = rest.partition(":")
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return origin  # left as it is: refused as not an origin
+    return f"{scheme}{sep}{host}{colon}{port}"
+
+
 def normalize_origin(origin: str) -> str | None:
     """*origin* as ``scheme://host[:port]`` (lower case, no default port), or ``None``.
 
-    ``None`` for anything that is not the origin of an ``http`` or ``https``
-    page: ``null`` (a sandboxed or local page), other schemes, paths, user
+    An international host name is taken in its IDNA (punycode) form, as a
+    browser sends it.  ``None`` for anything that is not the origin of an
+    ``http`` or ``https`` page: ``null`` (a sandboxed or local page), other schemes, paths, user
     information, ports beyond 65535.
     """
-    match = _ORIGIN.fullmatch(origin.strip())
+    match = _ORIGIN.fullmatch(_punycode(origin.strip()))
     if match is None:
         return None
     scheme = match["scheme"].lower()
