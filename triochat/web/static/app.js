@@ -14,6 +14,7 @@
   const NEAR_TOP_PX = 40;
   const NEAR_BOTTOM_PX = 40;
   const OPEN = 1; // WebSocket.OPEN
+  const POLICY_VIOLATION = 1008; // the close code of a kick or a ban
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -121,11 +122,11 @@
       }
       if (frame && typeof frame.type === "string") handle(frame);
     });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (event) => {
       if (ws !== state.ws) return;
       state.ws = null;
       state.welcomed = false;
-      closed();
+      closed(event.code);
     });
   }
 
@@ -143,9 +144,10 @@
     return true;
   }
 
-  function closed() {
-    if (state.removed !== null && state.active) {
-      // Kicked or banned: reconnecting on our own would undo what an operator did.
+  function closed(code) {
+    if (state.removed !== null && state.active && code === POLICY_VIOLATION) {
+      // Kicked or banned (the server closes with 1008 after saying so): reconnecting
+      // on our own would undo what an operator did.
       showLogin(state.removed);
       return;
     }
@@ -181,13 +183,15 @@
   // -- frames from the server --------------------------------------------------------
 
   function handle(frame) {
+    if (frame.type !== "error") state.removed = null; // a kick or a ban is the last frame
     switch (frame.type) {
       case "welcome":
         return onWelcome(frame);
       case "error":
         if (!state.welcomed) return onRefused(frame);
         state.pendingJoin = null; // a /join that failed must not switch rooms later
-        if (frame.code === "kicked" || frame.code === "banned") state.removed = frame.message;
+        // "banned" also answers a /nick to a banned name: only the close code tells them apart.
+        state.removed = frame.code === "kicked" || frame.code === "banned" ? frame.message : null;
         return note(currentRoom(), `Error: ${frame.message}`, "error");
       case "room":
         return onRoom(frame);
