@@ -150,3 +150,25 @@ async def test_a_client_behind_a_trusted_proxy_is_no_local_operator(client: str)
             refusal = await recv(ws)
             assert refusal["type"] == "error" and refusal["code"] == "name_taken", refusal
             await ws.aclose()
+
+
+async def test_a_mute_holds_for_me_actions_v1_frames_and_a_reconnect() -> None:
+    async with open_test_server(**OPS) as server:
+        op = await connect(server, "op")
+        alice = await connect(server, "alice")
+        await op.receive_until("*** alice has joined the chat ***")
+        await op.send("/mute alice 10m")
+        await alice.receive_until("*** alice was muted in #lobby by op for 10m ***")
+        await alice.send("/me shouts anyway")
+        assert (await alice.receive()).startswith("error: you are muted in #lobby for")
+        await alice.send("/quit")
+        await alice.receive_all()
+        async with open_websocket(server, "/v1") as again:  # back under the same name, another protocol
+            await again.send_message(json.dumps({"type": "login", "name": "alice"}))
+            await recv_type(again, "welcome")
+            for kind in ("say", "action"):
+                await again.send_message(json.dumps({"type": kind, "text": "through a frame"}))
+                error = await recv_type(again, "error")
+                assert error["code"] == "muted", error
+        await trio.testing.wait_all_tasks_blocked()
+        assert not any("shouts" in line or "through a frame" in line for line in op.lines_nowait())
