@@ -116,7 +116,15 @@ async def test_a_scrape_has_every_metric_with_its_type() -> None:
     assert got("triochat_inbound_queue_capacity_requests") == 1024
     for reason in REFUSALS:
         assert got("triochat_logins_refused_total", reason=reason) == 0
-    for reason in ("idle", "keepalive", "outbox_overflow", "send_deadline", "store_failure"):
+    for reason in (
+        "banned",
+        "idle",
+        "keepalive",
+        "kicked",
+        "outbox_overflow",
+        "send_deadline",
+        "store_failure",
+    ):
         assert got("triochat_clients_cut_off_total", reason=reason) == 0
 
 
@@ -456,3 +464,16 @@ async def test_a_banned_login_and_a_foreign_origin_are_refusals_with_their_own_r
         got = await scrape(server.ws_port)
     assert got("triochat_logins_refused_total", reason="banned") == 1
     assert got("triochat_logins_refused_total", reason="origin") == 1
+
+
+async def test_kicks_and_bans_count_as_clients_cut_off_by_an_operator() -> None:
+    async with open_test_server(tcp_port=0) as server:
+        alice = await connect(server, "alice")
+        bob = await connect(server, "bob")
+        await server.kick("alice", "spam")
+        await alice.receive_all()
+        await server.ban("bob", "1h")
+        await bob.receive_all()
+        got = await scrape(server.ws_port)
+    assert got("triochat_clients_cut_off_total", reason="kicked") == 1
+    assert got("triochat_clients_cut_off_total", reason="banned") == 1

@@ -330,6 +330,8 @@ class Moderation:
         """Tell *target*'s rooms what happened, give *target* its last words, end its connection."""
         self._tell(event, list(target.rooms.values()), exclude=target)
         code = "kicked" if event.action == "kick" else "banned"
+        stats = self._broadcaster.stats
+        stats.count(stats.cut_off, code)
         self._broadcaster.send(target, Error(code, _you(event)))
         target.kick(leave_reason)
 

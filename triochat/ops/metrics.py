@@ -73,7 +73,15 @@ REFUSAL_REASONS = (
 )
 """Reasons a login or connection is refused, reported from zero."""
 
-CUT_OFF_REASONS = ("idle", "keepalive", "outbox_overflow", "send_deadline", "store_failure")
+CUT_OFF_REASONS = (
+    "banned",
+    "idle",
+    "keepalive",
+    "kicked",
+    "outbox_overflow",
+    "send_deadline",
+    "store_failure",
+)
 """Reasons the server cuts a client off, reported from zero.  Flood control
 slows a user down instead (``triochat_rate_limited_total``)."""
 
