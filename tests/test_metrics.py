@@ -92,6 +92,18 @@ async def scrape(port: int | None) -> Scrape:
     return Scrape(body.decode("utf-8"))
 
 
+REFUSALS = (
+    "auth",
+    "banned",
+    "invalid_name",
+    "name_reserved",
+    "name_taken",
+    "origin",
+    "server_full",
+    "stopping",
+)
+
+
 async def test_a_scrape_has_every_metric_with_its_type() -> None:
     async with open_test_server(tcp_port=0) as server:
         got = await scrape(server.ws_port)
@@ -102,9 +114,17 @@ async def test_a_scrape_has_every_metric_with_its_type() -> None:
     assert got("triochat_connections", transport="ws") == 1
     assert got("triochat_connections", transport="tcp") == 0
     assert got("triochat_inbound_queue_capacity_requests") == 1024
-    for reason in ("auth", "invalid_name", "name_reserved", "name_taken", "server_full", "stopping"):
+    for reason in REFUSALS:
         assert got("triochat_logins_refused_total", reason=reason) == 0
-    for reason in ("idle", "keepalive", "outbox_overflow", "send_deadline", "store_failure"):
+    for reason in (
+        "banned",
+        "idle",
+        "keepalive",
+        "kicked",
+        "outbox_overflow",
+        "send_deadline",
+        "store_failure",
+    ):
         assert got("triochat_clients_cut_off_total", reason=reason) == 0
 
 
@@ -427,3 +447,33 @@ async def test_the_metrics_port_answers_a_bounded_number_of_requests_at_once() -
                 break
             await trio.sleep(0.01)
         assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+async def test_a_banned_login_and_a_foreign_origin_are_refusals_with_their_own_reasons() -> None:
+    async with open_test_server(tcp_port=0) as server:
+        await server.ban("mallory", reason="spam")
+        mallory = await connect(server)
+        await mallory.send("mallory")
+        while not (await mallory.receive()).startswith("error: mallory is banned"):
+            pass
+        async with RawClient.attach(server) as foreign:
+            await foreign.stream.send_all(
+                UPGRADE.replace(b"\r\n\r\n", b"\r\nOrigin: http://evil.example\r\n\r\n")
+            )
+            assert (await foreign.stream.receive_some()).startswith(b"HTTP/1.1 403 ")
+        got = await scrape(server.ws_port)
+    assert got("triochat_logins_refused_total", reason="banned") == 1
+    assert got("triochat_logins_refused_total", reason="origin") == 1
+
+
+async def test_kicks_and_bans_count_as_clients_cut_off_by_an_operator() -> None:
+    async with open_test_server(tcp_port=0) as server:
+        alice = await connect(server, "alice")
+        bob = await connect(server, "bob")
+        await server.kick("alice", "spam")
+        await alice.receive_all()
+        await server.ban("bob", "1h")
+        await bob.receive_all()
+        got = await scrape(server.ws_port)
+    assert got("triochat_clients_cut_off_total", reason="kicked") == 1
+    assert got("triochat_clients_cut_off_total", reason="banned") == 1

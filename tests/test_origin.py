@@ -137,3 +137,12 @@ async def test_a_handshake_from_another_origin_gets_403_and_is_logged(
         for fields in ((), ("Origin: http://localhost:8723",), ("Origin: https://friend.example",)):
             accepted = await handshake(server, *fields)
             assert accepted.startswith(b"HTTP/1.1 101 "), (fields, accepted)
+
+
+def test_an_allowed_origin_with_an_international_name_matches_its_punycode_form() -> None:
+    """Browsers send IDN hosts as punycode; an operator may write the name as people read it."""
+    assert origin_problem("https://bücher.example") is None
+    assert normalize_origin("https://Bücher.example:8443") == "https://xn--bcher-kva.example:8443"
+    assert origin_allowed("https://xn--bcher-kva.example", "chat.example.com", ["https://bücher.example"])
+    assert not origin_allowed("https://xn--bcher-kva.example", "chat.example.com", ["https://bucher.example"])
+    assert normalize_origin("https://b\u00fccher\u202e.example") is None  # not a name IDNA allows

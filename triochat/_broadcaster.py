@@ -973,6 +973,10 @@ class Broadcaster:
         if banned is not None:
             self.send(conn, banned)
             return False
+        muted = self.moderation.rename_refusal(conn)
+        if muted is not None:
+            self.send(conn, muted)
+            return False
         if not self.hub.rename(conn, new):
             self.send(conn, Error("name_taken", f"the name {new} is taken"))
             return False

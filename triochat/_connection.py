@@ -41,6 +41,7 @@ class Connection:
         "name",
         "outbox",
         "over_capacity",
+        "page_origin",
         "peer",
         "ping_sent",
         "registered",
@@ -88,6 +89,8 @@ class Connection:
         """When an unanswered keepalive ping went out."""
         self.over_capacity = False
         """Accepted only to be refused politely (e.g. with HTTP 503)."""
+        self.page_origin: str | None = None
+        """The ``Origin`` of the web page that opened this WebSocket (``None``: not a page)."""
 
     def kick(self, reason: str) -> None:
         """End this connection because of *reason* (shown to the others)."""

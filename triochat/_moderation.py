@@ -20,7 +20,6 @@ clock.  Topics are kept like bans.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 import time
@@ -33,10 +32,12 @@ import trio
 from ._config import ServerConfig
 from ._connection import Connection
 from ._store import BanEntry, ModerationLog, RoomLog, TopicEntry
+from .ops.proxies import peer_address
 from .protocol import commands
 from .protocol.durations import format_duration
 from .protocol.events import Error, Moderated, Notice, RoomTopic
 from .protocol.names import name_key
+from .protocol.origin import loopback_origin
 
 if TYPE_CHECKING:
     from ._broadcaster import Broadcaster
@@ -80,15 +81,13 @@ class ModerationRequest:
 
 def is_local_peer(peer: str) -> bool:
     """True for a loopback address, or a peer that is no network address at all
-    (the Unix socket's path, or a stream the program attached itself)."""
-    host = peer[1 : peer.find("]")] if peer.startswith("[") else peer.rpartition(":")[0]
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return True
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # a dual-stack socket's view of an IPv4 peer
-    return address.is_loopback
+    (the Unix socket's path, or a stream the program attached itself).
+
+    An address may come with a port (``127.0.0.1:5``, ``[::1]:5``) or without
+    one, as a trusted proxy's ``X-Forwarded-For`` names the client.
+    """
+    address = peer_address(peer)
+    return address is None or address.is_loopback
 
 
 class Moderation:
@@ -129,6 +128,8 @@ class Moderation:
             return True
         if conn.identity is not None and name_key(conn.identity) == key:
             return True
+        if conn.page_origin is not None and not loopback_origin(conn.page_origin):
+            return False  # a page of a name that may point here by DNS rebinding (see loopback_origin)
         return self.local_operators and is_local_peer(conn.peer)
 
     def is_operator(self, conn: Connection) -> bool:
@@ -171,11 +172,28 @@ class Moderation:
 
     def muted_error(self, conn: Connection, room: str) -> Error | None:
         """The ``muted`` error if *conn* may not speak in *room* now, else ``None``."""
+        return self._muted(conn, room, "nothing was sent")
+
+    def _muted(self, conn: Connection, room: str, outcome: str) -> Error | None:
         left = self.mute_left(conn.name, room)
         if left is None:
             return None
         until = "until an operator unmutes you" if math.isinf(left) else f"for {format_duration(left)} more"
-        return Error("muted", f"you are muted in #{room} {until}; nothing was sent")
+        return Error("muted", f"you are muted in #{room} {until}; {outcome}")
+
+    def rename_refusal(self, conn: Connection) -> Error | None:
+        """The ``muted`` error if *conn* is muted in one of its rooms, else ``None``.
+
+        Mutes are by name: a muted user who took another name would speak
+        again, so a muted user keeps their name until the mute ends.
+        """
+        if not self.mutes:
+            return None
+        for room in conn.rooms.values():
+            error = self._muted(conn, room, "your name cannot change meanwhile")
+            if error is not None:
+                return error
+        return None
 
     async def run_mute_timer(self, send: Callable[[ModerationRequest], Awaitable[None]]) -> None:
         """End mutes when their time is up: ask the broadcaster to lift each and tell its room.
@@ -312,6 +330,8 @@ class Moderation:
         """Tell *target*'s rooms what happened, give *target* its last words, end its connection."""
         self._tell(event, list(target.rooms.values()), exclude=target)
         code = "kicked" if event.action == "kick" else "banned"
+        stats = self._broadcaster.stats
+        stats.count(stats.cut_off, code)
         self._broadcaster.send(target, Error(code, _you(event)))
         target.kick(leave_reason)
 

@@ -223,7 +223,7 @@ class Runtime:
         """
         refusal = self.broadcaster.moderation.ban_refusal(name)
         if refusal is not None:
-            self.refuse(conn, name, refusal.text)
+            self.refuse(conn, name, refusal.text, kind="banned")
         return refusal
 
     async def claim_in_cluster(self, conn: Connection) -> str | None:

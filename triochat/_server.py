@@ -667,7 +667,7 @@ def _valid_duration(duration: float | str | None) -> float | None:
         return seconds
     if isinstance(duration, bool) or not isinstance(duration, int | float):
         raise ValueError("a duration is seconds (a number) or a string like '10m'")
-    problem = duration_problem(float(duration))
+    problem = duration_problem(duration)
     if problem:
         raise ValueError(problem)
     return float(duration)

@@ -325,6 +325,10 @@ async def test_an_operator_muting_in_a_room_that_does_not_exist_is_told() -> Non
         ("203.0.113.7:40000", False),
         ("/run/triochat.sock", True),
         ("memory", True),
+        ("203.0.113.7", False),  # a trusted proxy's X-Forwarded-For client: no port
+        ("2001:db8::1", False),
+        ("127.0.0.1", True),
+        ("::1", True),
     ],
 )
 def test_which_peers_are_local(peer: str, local: bool) -> None:

@@ -63,15 +63,25 @@ TRANSPORTS = ("tcp", "ws")
 
 REFUSAL_REASONS = (
     "auth",
+    "banned",
     "invalid_name",
     "name_reserved",
     "name_taken",
+    "origin",
     "server_full",
     "stopping",
 )
 """Reasons a login or connection is refused, reported from zero."""
 
-CUT_OFF_REASONS = ("idle", "keepalive", "outbox_overflow", "send_deadline", "store_failure")
+CUT_OFF_REASONS = (
+    "banned",
+    "idle",
+    "keepalive",
+    "kicked",
+    "outbox_overflow",
+    "send_deadline",
+    "store_failure",
+)
 """Reasons the server cuts a client off, reported from zero.  Flood control
 slows a user down instead (``triochat_rate_limited_total``)."""
 

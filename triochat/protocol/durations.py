@@ -30,8 +30,12 @@ def looks_like_duration(word: str) -> bool:
 
 
 def duration_problem(seconds: float) -> str | None:
-    """Why *seconds* is not an acceptable duration, or ``None``."""
-    if not math.isfinite(seconds) or seconds <= 0:
+    """Why *seconds* is not an acceptable duration, or ``None``.
+
+    *seconds* may be any number a JSON frame can carry, an integer too
+    large for a float included (compared as it is, never converted).
+    """
+    if (isinstance(seconds, float) and math.isnan(seconds)) or seconds <= 0:
         return "a duration must be more than 0 seconds"
     if seconds > MAX_DURATION:
         return f"a duration is at most {MAX_DURATION // 86400} days (give none for a permanent one)"

@@ -206,7 +206,7 @@ def _duration_field(obj: dict[str, Any]) -> float | FrameError | None:
         seconds = parse_duration(value)
         return FrameError("bad_field", f"'{obj['type']}' {seconds}") if isinstance(seconds, str) else seconds
     if isinstance(value, int | float) and not isinstance(value, bool):
-        problem = duration_problem(float(value))
+        problem = duration_problem(value)
         if problem:
             return FrameError("bad_field", f"'{obj['type']}' 'duration': {problem}")
         return float(value)

@@ -14,10 +14,11 @@ Sans-I/O: plain functions of strings.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 
-__all__ = ["DEFAULT_PORTS", "normalize_origin", "origin_allowed", "origin_problem"]
+__all__ = ["DEFAULT_PORTS", "loopback_origin", "normalize_origin", "origin_allowed", "origin_problem"]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 """The schemes an allowed origin may have, with the port they imply."""
@@ -38,14 +39,28 @@ def _host_port(host: str, port: str | None, scheme: str) -> str:
     return f"{host}:{int(port)}"
 
 
+def _punycode(origin: str) -> str:
+    """*origin* with an international host name in the ASCII form browsers send (IDNA)."""
+    if origin.isascii():
+        return origin
+    scheme, sep, rest = origin.partition("://")
+    host, colon, port = rest.partition(":")
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return origin  # left as it is: refused as not an origin
+    return f"{scheme}{sep}{host}{colon}{port}"
+
+
 def normalize_origin(origin: str) -> str | None:
     """*origin* as ``scheme://host[:port]`` (lower case, no default port), or ``None``.
 
-    ``None`` for anything that is not the origin of an ``http`` or ``https``
-    page: ``null`` (a sandboxed or local page), other schemes, paths, user
+    An international host name is taken in its IDNA (punycode) form, as a
+    browser sends it.  ``None`` for anything that is not the origin of an
+    ``http`` or ``https`` page: ``null`` (a sandboxed or local page), other schemes, paths, user
     information, ports beyond 65535.
     """
-    match = _ORIGIN.fullmatch(origin.strip())
+    match = _ORIGIN.fullmatch(_punycode(origin.strip()))
     if match is None:
         return None
     scheme = match["scheme"].lower()
@@ -82,3 +97,26 @@ def origin_allowed(origin: str | None, host: str, allowed: Iterable[str] = ()) -
     if match is not None and _host_port(match["host"], match["port"], scheme) == netloc:
         return True
     return any(normalize_origin(entry) == normal for entry in allowed)
+
+
+def loopback_origin(origin: str) -> bool:
+    """True if *origin* is a page served from this very machine by a loopback address.
+
+    That is ``localhost`` (or a name under ``.localhost``), ``127.0.0.0/8`` or
+    ``[::1]``: names no other site can take.  A page of any other name may be a
+    foreign site whose name was made to resolve to this machine (DNS
+    rebinding): the Origin rule cannot tell it from the server's own page, so
+    it must not get what being on this machine is trusted with
+    (``local_operators``).
+    """
+    normal = normalize_origin(origin)
+    if normal is None:
+        return False
+    host = normal.partition("://")[2]
+    host = host[1 : host.index("]")] if host.startswith("[") else host.rpartition(":")[0] or host
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

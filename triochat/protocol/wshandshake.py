@@ -32,6 +32,8 @@ VERSION = b"13"
 """The only WebSocket version there is."""
 
 HEAD_END = b"\r\n\r\n"
+BARE_HEAD_END = b"\n\n"
+"""Where a head with LF line ends ends (refused: HTTP lines end with CRLF)."""
 
 _REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([\x21-\x7e]+) (HTTP/[0-9]\.[0-9])")
 _FIELD = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):([\t\x20-\x7e\x80-\xff]*)")
@@ -77,6 +79,11 @@ def find_head_end(buffer: bytes | bytearray, start: int = 0) -> int:
     time is not searched over and over.
     """
     end = buffer.find(HEAD_END, max(0, start - 3))
+    # Lines ended by LF alone (``nc`` without ``-C``): the head ends there too, to be
+    # refused in words at once rather than waited for until the handshake timeout.
+    bare = buffer.find(BARE_HEAD_END, max(0, start - 1), None if end < 0 else end)
+    if bare >= 0:
+        return bare + 2
     return -1 if end < 0 else end + 4
 
 
@@ -116,6 +123,8 @@ def _parse_head(head: bytes) -> tuple[bytes, bytes, dict[bytes, list[bytes]], li
     if len(head) > MAX_HEAD_BYTES:
         raise HandshakeError("request head too large")
     if not head.endswith(HEAD_END):
+        if head.endswith(BARE_HEAD_END):
+            raise HandshakeError("request lines must end with CRLF (\\r\\n), not LF alone (with nc: nc -C)")
         raise HandshakeError("incomplete request head")
     lines = head[:-4].split(b"\r\n")
     request_line = _REQUEST_LINE.fullmatch(lines[0])

@@ -118,6 +118,7 @@ async def _admit(
         _forwarded_client(runtime, conn, link.head)
     origin = _origin(link.head)
     if not origin_allowed(origin, request.host, runtime.config.allowed_origins):
+        runtime.stats.count(runtime.stats.refused, "origin")
         log.warning(
             "refused a WebSocket handshake from %s: origin %r is not allowed (403)", conn.peer, origin
         )
@@ -127,6 +128,7 @@ async def _admit(
             b"given with --allow-origin may open a WebSocket here",
         )
         return None
+    conn.page_origin = origin
     decision = await runtime.authorize(connection_info(request, link.head, conn.peer))
     if isinstance(decision, Reject):
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in decision.headers]

@@ -14,6 +14,7 @@
   const NEAR_TOP_PX = 40;
   const NEAR_BOTTOM_PX = 40;
   const OPEN = 1; // WebSocket.OPEN
+  const POLICY_VIOLATION = 1008; // the close code of a kick or a ban
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -49,6 +50,7 @@
     order: [], // name keys, in the order joined
     current: null, // name key of the room on screen
     pendingJoin: null, // name key of a room asked for with /join
+    removed: null, // why the server cut us off for good (kicked, banned): no reconnect
   };
 
   // Names and rooms ignore case, as on IRC (they are ASCII).
@@ -120,11 +122,11 @@
       }
       if (frame && typeof frame.type === "string") handle(frame);
     });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (event) => {
       if (ws !== state.ws) return;
       state.ws = null;
       state.welcomed = false;
-      closed();
+      closed(event.code);
     });
   }
 
@@ -142,7 +144,13 @@
     return true;
   }
 
-  function closed() {
+  function closed(code) {
+    if (state.removed !== null && state.active && code === POLICY_VIOLATION) {
+      // Kicked or banned (the server closes with 1008 after saying so): reconnecting
+      // on our own would undo what an operator did.
+      showLogin(state.removed);
+      return;
+    }
     if (state.quitting || !state.active) {
       if (state.active) showLogin("You left the chat.");
       else connectionFailed("could not reach the server");
@@ -175,12 +183,15 @@
   // -- frames from the server --------------------------------------------------------
 
   function handle(frame) {
+    if (frame.type !== "error") state.removed = null; // a kick or a ban is the last frame
     switch (frame.type) {
       case "welcome":
         return onWelcome(frame);
       case "error":
         if (!state.welcomed) return onRefused(frame);
         state.pendingJoin = null; // a /join that failed must not switch rooms later
+        // "banned" also answers a /nick to a banned name: only the close code tells them apart.
+        state.removed = frame.code === "kicked" || frame.code === "banned" ? frame.message : null;
         return note(currentRoom(), `Error: ${frame.message}`, "error");
       case "room":
         return onRoom(frame);
@@ -202,6 +213,10 @@
         return note(currentRoom(), `You are now known as ${frame.name}.`);
       case "who":
         return onWho(frame);
+      case "moderation":
+        return onModeration(frame);
+      case "topic":
+        return onTopic(frame);
       case "rooms":
         return note(
           currentRoom(),
@@ -393,6 +408,49 @@
     renderMembers();
   }
 
+  // The same words as every other client: "alice was muted in #lobby by op for 10m (spam)".
+  const DONE = { kick: "kicked", ban: "banned", unban: "unbanned", mute: "muted", unmute: "unmuted" };
+
+  function duration(seconds) {
+    const total = Math.max(1, Math.ceil(seconds));
+    if (total < 60) return `${total}s`;
+    if (total < 86400) {
+      const minutes = Math.ceil(total / 60);
+      const h = Math.floor(minutes / 60);
+      const m = minutes % 60;
+      if (!h) return `${m}m`;
+      return m ? `${h}h ${m}m` : `${h}h`;
+    }
+    const hours = Math.ceil(total / 3600);
+    const d = Math.floor(hours / 24);
+    const h = hours % 24;
+    return h ? `${d}d ${h}h` : `${d}d`;
+  }
+
+  function onModeration(frame) {
+    let words = `${frame.name} was ${DONE[frame.action] || frame.action}`;
+    if (frame.room) words += ` in #${frame.room}`;
+    words += ` by ${frame.by}`;
+    if (frame.action === "ban" || frame.action === "mute") {
+      if (typeof frame.duration === "number") words += ` for ${duration(frame.duration)}`;
+      else if (frame.action === "mute") words += " until unmuted";
+    }
+    if (frame.reason) words += ` (${frame.reason})`;
+    const room = frame.room ? state.rooms.get(key(frame.room)) : null;
+    note(room || currentRoom(), `${words}.`, "moderation");
+  }
+
+  function onTopic(frame) {
+    const room = state.rooms.get(key(frame.room));
+    let words;
+    if (frame.by) {
+      words = frame.text ? `${frame.by} set the topic of #${frame.room}: ${frame.text}` : `${frame.by} cleared the topic of #${frame.room}.`;
+    } else {
+      words = frame.text ? `Topic of #${frame.room}: ${frame.text}` : `#${frame.room} has no topic.`;
+    }
+    note(room || currentRoom(), words, "topic");
+  }
+
   function onWho(frame) {
     const room = state.rooms.get(key(frame.room));
     if (room) room.members = frame.members.slice();
@@ -547,6 +605,7 @@
     state.order = [];
     state.current = null;
     state.pendingJoin = null;
+    state.removed = null;
     ui.chatView.hidden = true;
     ui.chatView.classList.remove("offline");
     ui.loginView.hidden = false;
@@ -607,9 +666,48 @@
         return { type: "part", room: roomArg || null };
       case "nick":
         return rest && !rest.includes(" ") ? { type: "nick", name: rest } : { error: "usage: /nick NEW" };
+      // Operator commands: the server checks who may, and says what is wrong.
+      case "kick":
+      case "ban":
+      case "unban":
+      case "mute":
+      case "unmute":
+        return moderationCommand(word.toLowerCase(), rest);
+      case "topic":
+        if (!rest) return { type: "topic", room: true };
+        return { type: "topic", room: true, text: rest === "-" ? "" : rest };
       default:
         return { error: `unknown command /${word}; type /help for the list` };
     }
+  }
+
+  const MODERATION_USAGE = {
+    kick: "/kick NAME [reason]",
+    ban: "/ban NAME [duration] [reason]",
+    unban: "/unban NAME",
+    mute: "/mute NAME [duration]",
+    unmute: "/unmute NAME",
+  };
+
+  // A word that starts with a digit is a duration (so "/ban bob 10" is an error, not a reason).
+  function moderationCommand(verb, rest) {
+    const usage = { error: `usage: ${MODERATION_USAGE[verb]}` };
+    const words = rest.split(/ +/).filter((w) => w);
+    if (words.length === 0) return usage;
+    const frame = { type: verb, name: words[0] };
+    let more = rest.slice(rest.indexOf(words[0]) + words[0].length).trim();
+    if ((verb === "ban" || verb === "mute") && /^[0-9]/.test(more)) {
+      const gap = more.indexOf(" ");
+      frame.duration = gap < 0 ? more : more.slice(0, gap);
+      more = gap < 0 ? "" : more.slice(gap + 1).trim();
+    }
+    if (verb === "kick" || verb === "ban") {
+      if (more) frame.reason = more;
+    } else if (more) {
+      return usage;
+    }
+    if (verb === "mute" || verb === "unmute") frame.room = true;
+    return frame;
   }
 
   // Carry out one line; false if it could not be sent (the text stays in the box).
@@ -655,6 +753,15 @@
       case "quit":
         state.quitting = true;
         return send({ type: "quit" });
+      case "topic":
+      case "mute":
+      case "unmute":
+        // These act in a room: the one on screen.
+        if (!room) {
+          note(null, "You are in no room: /join ROOM first.", "error");
+          return true;
+        }
+        return send({ ...command, room: room.name });
       default:
         return send(command);
     }
