@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from ..protocol.names import name_key
 from . import codec, keys, scripts
 from .link import TIMEOUT, ClusterError, Unavailable, connect, coredis_module, describe, is_redis_failure
 from .log import ClusterLog
+from .metrics import LinkStats, metric_source, readiness
 from .requests import Delivered, Direct, Forget, Loaded, Members, Presence
 
 if TYPE_CHECKING:
@@ -152,6 +154,8 @@ class Cluster:
         with the room's presence events as this node delivers them."""
         self.reconnects = 0
         """Sessions opened again after Redis went away."""
+        self.stats = LinkStats()
+        """Round trips and message counts, for ``/metrics``."""
         self._stopping = False
         self.stopped = trio.Event()
         """Set when :meth:`run` has ended."""
@@ -320,8 +324,11 @@ class Cluster:
         if client is None or not self._up:
             raise Unavailable
         try:
+            started = time.perf_counter()
             with trio.fail_after(TIMEOUT):
-                return await make(client)
+                answer = await make(client)
+            self.stats.round_trip.observe(time.perf_counter() - started)
+            return answer
         except trio.TooSlowError:
             raise Unavailable from None
         except Exception as exc:
@@ -486,10 +493,13 @@ class Cluster:
                     break
             self._inflight = [op for op in ops if isinstance(op, _Chat)]
             together = _together(ops)
+            started = time.perf_counter()
             with trio.fail_after(TIMEOUT * 2):
                 async with client.pipeline(transaction=False) as pipe:
                     for op in ops:
                         self._queue(pipe, op, together)
+            self.stats.round_trip.observe(time.perf_counter() - started)
+            self.stats.published += len(self._inflight)
             self._inflight = []
 
     def _queue(self, pipe: Any, op: _Op, together: dict[tuple[str, bool], tuple[str, ...]]) -> None:
@@ -665,7 +675,9 @@ class Cluster:
     async def _on_message(self, client: Any, channel: str, data: str) -> None:
         if channel == keys.inbox(self.node):
             try:
-                await self._to_broadcaster(Direct(codec.decode_direct(data)))
+                item = codec.decode_direct(data)
+                self.stats.received += 1
+                await self._to_broadcaster(Direct(item))
             except codec.BadPayload as exc:
                 log.warning("unreadable private message: %s", exc)
             return
@@ -688,6 +700,7 @@ class Cluster:
             await self._catch_up(client, key, feed)
         elif record.seq == feed.last + 1:
             feed.last = record.seq
+            self.stats.received += 1
             await self._to_broadcaster(
                 Delivered([(record._replace(room=feed.room), published.origin)], self.node)
             )
@@ -709,6 +722,7 @@ class Cluster:
             fresh = [(r, o) for r, o in found if r.epoch == epoch and r.seq > feed.last]
             if fresh:
                 feed.last = fresh[-1][0].seq
+                self.stats.received += len(fresh)
                 await self._to_broadcaster(Delivered(fresh, self.node))
             return
         # The log started anew (Redis lost it) or trimmed what this node missed.
@@ -787,9 +801,16 @@ async def open_cluster(runtime: Runtime, url: str) -> AsyncIterator[Cluster]:
         await nursery.start(cluster.run)
         runtime.cluster = cluster
         runtime.broadcaster.cluster = cluster
+        source, check = metric_source(cluster), readiness(cluster)
+        if runtime.metrics is not None:
+            runtime.metrics.sources.append(source)
+        runtime.health.checks.append(check)
         try:
             yield cluster
         finally:
+            runtime.health.checks.remove(check)
+            if runtime.metrics is not None:
+                runtime.metrics.sources.remove(source)
             with trio.CancelScope(shield=True):
                 await cluster.stop()
                 with trio.move_on_after(TIMEOUT):
