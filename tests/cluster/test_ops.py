@@ -91,6 +91,7 @@ async def test_readyz_says_redis_unreachable_while_the_link_is_down(redis: Redis
         body = await wait_ready(one.ws_port, 503)
         assert body == "Redis unreachable\n"
         # /healthz does not depend on Redis
+        assert one.ws_port is not None
         assert (await http_get(one.ws_port, "/healthz"))[0] == 200
         await trio.to_thread.run_sync(redis.restart)
         assert await wait_ready(one.ws_port, 200) == "ready\n"
