@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .._broadcaster import NOT_SENT, UNAVAILABLE, Broadcaster, FromCluster, Reply
-from .._store import Record
+from .._store import BanEntry, Record, TopicEntry
 from .._store.base import new_epoch
 from ..protocol import commands
 from ..protocol.events import ChatMessage, Error, Joined, Left, PrivateChat, Renamed, RoomList
@@ -40,7 +40,7 @@ from . import codec, keys, scripts
 from .link import TIMEOUT, ClusterError, Unavailable, connect, coredis_module, describe, is_redis_failure
 from .log import ClusterLog
 from .metrics import LinkStats, metric_source, readiness
-from .requests import Delivered, Direct, Forget, Loaded, Members, Presence
+from .requests import BanChanged, Bans, Delivered, Direct, Forget, Loaded, Members, Presence, TopicChanged
 
 if TYPE_CHECKING:
     from .._broadcaster import ConnectionRequest
@@ -92,7 +92,20 @@ class _Release:
     name: str
 
 
-_Op = _Chat | _Presence | _Rename | _Release
+@dataclass(slots=True)
+class _Ban:
+    key: str
+    ban: BanEntry | None
+
+
+@dataclass(slots=True)
+class _Topic:
+    key: str
+    topic: TopicEntry
+
+
+_Moderation = _Ban | _Topic
+_Op = _Chat | _Presence | _Rename | _Release | _Moderation
 
 
 @dataclass(slots=True)
@@ -147,6 +160,9 @@ class Cluster:
         """Each script's SHA1, loaded at the start of every session."""
         self._up = False
         self._inflight: list[_Chat] = []
+        self._unsent: list[_Moderation] = []
+        self._inflight_moderation: list[_Moderation] = []
+        """Bans and topics whose pipeline failed: written first in the next session."""
         self.feeds: dict[str, _Feed] = {}
         self.remote: dict[str, dict[str, str]] = {}
         """Per followed room key: its members on other nodes (name key -> name).
@@ -196,6 +212,14 @@ class Cluster:
             for op in batch:
                 if isinstance(op, _Chat) and op.conn is not None:
                     broadcaster.send(op.conn, Error(UNAVAILABLE, NOT_SENT))
+
+    def share_ban(self, key: str, ban: BanEntry | None) -> None:
+        """Queue the ban on the name *key* (``None``: lifted): kept in Redis, told to every node."""
+        self._batch.append(_Ban(key, ban))
+
+    def share_topic(self, key: str, topic: TopicEntry) -> None:
+        """Queue the topic of the room *key* (``text`` ``""``: cleared) for Redis and the room's nodes."""
+        self._batch.append(_Topic(key, topic))
 
     def others(self, room: str) -> list[str]:
         """The members of *room* on the other nodes."""
@@ -381,7 +405,7 @@ class Cluster:
                     await self._load_scripts(client)
                     retry = coredis_module().retry.NoRetryPolicy()
                     async with client.pubsub(
-                        channels=[keys.inbox(self.node)],
+                        channels=[keys.inbox(self.node), keys.MODERATION],
                         retry_policy=retry,
                         ignore_subscribe_messages=True,
                         subscription_timeout=TIMEOUT,
@@ -416,6 +440,8 @@ class Cluster:
                 self._pubsub = None
             await self._refuse(self._inflight, MAYBE_NOT_SENT)
             self._inflight = []
+            self._unsent.extend(self._inflight_moderation)
+            self._inflight_moderation = []
             await trio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
             self.reconnects += 1
@@ -439,9 +465,12 @@ class Cluster:
             except trio.WouldBlock:
                 break
             stale.extend(op for op in batch if isinstance(op, _Chat))
+            self._unsent.extend(op for op in batch if isinstance(op, _Ban | _Topic))
         await self._refuse(stale, NOT_SENT)
         await client.set(keys.lease_key(self.node), "1", px=int(self.lease * 1000))
         await client.sadd(keys.NODES, [self.node])
+        await self._share_unsent(client)
+        await self._read_bans(client)
         # Names and memberships of the users here (after an outage Redis may
         # have lost them, or another node may have reaped this one).
         users = [conn for conn in list(self.runtime.connections) if conn.registered and conn.name]
@@ -464,6 +493,39 @@ class Cluster:
             if not int(await claim):
                 log.warning("%s was taken on another node while Redis was away: cutting off", conn.name)
                 conn.kick("your name was taken on another node while the chat was partitioned")
+
+    async def _share_unsent(self, client: Any) -> None:
+        """Write the bans and topics set while Redis was away (in their order)."""
+        if not self._unsent:
+            return
+        async with client.pipeline(transaction=False) as pipe:
+            for op in self._unsent:
+                self._queue(pipe, op, {})
+        self._unsent = []
+
+    async def _read_bans(self, client: Any) -> None:
+        """Hand the broadcaster every ban Redis keeps (this node is subscribed to changes by now)."""
+        bans = {}
+        for value in (await client.hgetall(keys.BANS)).values():
+            try:
+                key, ban, _ = codec.decode_ban(str(value))
+            except codec.BadPayload as exc:
+                log.warning("skipping an unreadable ban: %s", exc)
+                continue
+            if ban is not None:
+                bans[key] = ban
+        await self._to_broadcaster(Bans(bans))
+
+    async def _read_topic(self, client: Any, key: str) -> None:
+        """Hand the broadcaster the room's topic as Redis keeps it (before anyone here joins)."""
+        value = await client.get(keys.topic_key(key))
+        topic = None
+        if value is not None:
+            try:
+                topic, _ = codec.decode_topic(str(value))
+            except codec.BadPayload as exc:
+                log.warning("unreadable topic of room %s: %s", key, exc)
+        await self._to_broadcaster(TopicChanged(key, topic, announce=False))
 
     def _join(self, pipe: Any, name: str, room_key: str, room: str) -> None:
         self._eval(
@@ -492,6 +554,7 @@ class Cluster:
                 except trio.WouldBlock:
                     break
             self._inflight = [op for op in ops if isinstance(op, _Chat)]
+            self._inflight_moderation = [op for op in ops if isinstance(op, _Ban | _Topic)]
             together = _together(ops)
             started = time.perf_counter()
             with trio.fail_after(TIMEOUT * 2):
@@ -501,6 +564,7 @@ class Cluster:
             self.stats.round_trip.observe(time.perf_counter() - started)
             self.stats.published += len(self._inflight)
             self._inflight = []
+            self._inflight_moderation = []
 
     def _queue(self, pipe: Any, op: _Op, together: dict[tuple[str, bool], tuple[str, ...]]) -> None:
         if isinstance(op, _Chat):
@@ -527,6 +591,20 @@ class Cluster:
             payload = codec.encode_presence(Renamed(op.old, op.new), self.node, op.rooms)
             for key in op.rooms:
                 pipe.publish(keys.live_channel(key), payload)
+        elif isinstance(op, _Ban):
+            payload = codec.encode_ban(op.key, op.ban, self.node)
+            if op.ban is None:
+                pipe.hdel(keys.BANS, [op.key])
+            else:
+                pipe.hset(keys.BANS, {op.key: payload})
+            pipe.publish(keys.MODERATION, payload)
+        elif isinstance(op, _Topic):
+            payload = codec.encode_topic(op.topic, self.node)
+            if op.topic.text:
+                pipe.set(keys.topic_key(op.key), payload)
+            else:
+                pipe.delete([keys.topic_key(op.key)])
+            pipe.publish(keys.live_channel(op.key), payload)
         else:
             self._release(pipe, op.name)
 
@@ -629,6 +707,7 @@ class Cluster:
         members = await self._read_members(client, key)
         feed.room, feed.epoch, feed.last, feed.loaded = room, epoch, last, True
         await self._to_broadcaster(Loaded(room, epoch, last, records, members=members))
+        await self._read_topic(client, key)
 
     async def _read_room(self, client: Any, key: str, room: str) -> tuple[str, str, int, list[Record]]:
         """The room's spelling, epoch, last seq and newest ``history_size`` records."""
@@ -681,6 +760,14 @@ class Cluster:
             except codec.BadPayload as exc:
                 log.warning("unreadable private message: %s", exc)
             return
+        if channel == keys.MODERATION:
+            try:
+                name, ban, origin = codec.decode_ban(data)
+            except codec.BadPayload as exc:
+                log.warning("unreadable ban: %s", exc)
+                return
+            await self._to_broadcaster(BanChanged(name, ban, kick=origin != self.node))
+            return
         key = keys.room_of_channel(channel)
         feed = None if key is None else self.feeds.get(key)
         if key is None or feed is None or not feed.loaded:
@@ -690,6 +777,10 @@ class Cluster:
                 event, origin, rooms = codec.decode_presence(data)
                 if origin != self.node:
                     await self._to_broadcaster(Presence(event, feed.room, rooms))
+                return
+            if data.startswith("t "):
+                topic, origin = codec.decode_topic(data)
+                await self._to_broadcaster(TopicChanged(key, topic, announce=origin != self.node))
                 return
             published = codec.decode_live_message(data)
         except codec.BadPayload as exc:
@@ -743,6 +834,7 @@ class Cluster:
             await self._catch_up(client, key, feed)
             members = await self._read_members(client, key)
             await self._to_broadcaster(Members(key, members))
+            await self._read_topic(client, key)
 
     async def _sweep(self, pubsub: Any) -> None:
         now = trio.current_time()
@@ -797,6 +889,7 @@ async def open_cluster(runtime: Runtime, url: str) -> AsyncIterator[Cluster]:
     """
     cluster = Cluster(runtime, url)
     runtime.use_store(ClusterLog(runtime.config.history_size))
+    runtime.broadcaster.moderation.shared = cluster
     async with trio.open_nursery() as nursery:
         await nursery.start(cluster.run)
         runtime.cluster = cluster
