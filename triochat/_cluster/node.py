@@ -831,10 +831,12 @@ class Cluster:
             if not feed.loaded:
                 await self._load(client, key, feed)
                 continue
+            # The topic first: what follows the reset (if any) is only the members'
+            # read, so chat opens again as soon after the room's state as before.
+            await self._read_topic(client, key)
             await self._catch_up(client, key, feed)
             members = await self._read_members(client, key)
             await self._to_broadcaster(Members(key, members))
-            await self._read_topic(client, key)
 
     async def _sweep(self, pubsub: Any) -> None:
         now = trio.current_time()
