@@ -25,7 +25,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
@@ -79,6 +79,18 @@ class ModerationRequest:
     """An :class:`~triochat.protocol.commands.Unmute` from the mute timer: the mute's time is up."""
 
 
+class SharedModeration(Protocol):
+    """Where a node's bans and topics go for the other nodes (the cluster; never awaits)."""
+
+    def share_ban(self, key: str, ban: BanEntry | None) -> None:
+        """Queue the ban on the name *key* (``None``: lifted) for every node."""
+        ...
+
+    def share_topic(self, key: str, topic: TopicEntry) -> None:
+        """Queue the topic of the room *key* for every node (``text`` ``""``: cleared)."""
+        ...
+
+
 def is_local_peer(peer: str) -> bool:
     """True for a loopback address, or a peer that is no network address at all
     (the Unix socket's path, or a stream the program attached itself).
@@ -112,6 +124,8 @@ class Moderation:
         """Mutes whose end the timer has announced to the broadcaster (not yet handled)."""
         self._mutes_changed = trio.Event()
         self._log: ModerationLog | None = None
+        self.shared: SharedModeration | None = None
+        """The cluster, with ``redis_url``: bans and topics cross nodes through it."""
 
     def use_store(self, store: RoomLog) -> None:
         """Keep bans and topics in *store* if it can, starting from what it kept."""
@@ -223,6 +237,44 @@ class Moderation:
         topic = self.topics.get(name_key(room))
         if topic is not None:
             self._broadcaster.send(conn, RoomTopic(room, topic.text))
+
+    # -- what other nodes did (scale-out) ------------------------------------------------
+
+    def learn_ban(self, key: str, ban: BanEntry | None, *, kick: bool) -> None:
+        """Another node banned (or unbanned) the name *key*; with *kick*, remove its holder here."""
+        if ban is None:
+            self.bans.pop(key, None)
+            return
+        self.bans[key] = ban
+        if kick:
+            self._remove_banned(ban)
+
+    def learn_bans(self, bans: dict[str, BanEntry]) -> None:
+        """Every ban the cluster keeps (read when a Redis session starts): they replace ours."""
+        self.bans = dict(bans)
+        for ban in bans.values():
+            self._remove_banned(ban)
+
+    def _remove_banned(self, ban: BanEntry) -> None:
+        """End the connection of *ban*'s name here, if it is connected and the ban is in force."""
+        target = self._online(ban.name, entered=False)
+        if target is None or self.ban_of(ban.name) is None:
+            return
+        duration = None if ban.until is None else ban.until - ban.since
+        event = Moderated("ban", target.name, ban.by, ban.reason, duration)
+        access.info("ban %s by %s (on another node): %s", target.name, ban.by, ban.reason or "-")
+        self._remove(target, event, f"banned by {ban.by}")
+
+    def learn_topic(self, key: str, topic: TopicEntry | None, *, announce: bool) -> None:
+        """The topic of the room *key* as the cluster keeps it; with *announce*, tell its members here."""
+        if topic is None or not topic.text:
+            self.topics.pop(key, None)
+        else:
+            self.topics[key] = topic
+        if announce and topic is not None:
+            room = self._broadcaster.hub.room_name(topic.room)
+            if room is not None:
+                self._tell(RoomTopic(room, topic.text, topic.by), [room])
 
     # -- requests -----------------------------------------------------------------------
 
@@ -366,8 +418,7 @@ class Moderation:
         until = None if command.duration is None else now + command.duration
         ban = BanEntry(name, by, command.reason, now, until)
         self.bans[key] = ban
-        if self._log is not None:
-            self._log.save_ban(key, ban)
+        self._save_ban(key, ban)
         access.info(
             "ban %s by %s for %s: %s",
             name,
@@ -379,9 +430,10 @@ class Moderation:
         if target is None:
             if asker is not None:
                 self._broadcaster.send(asker, event)
-                self._broadcaster.send(
-                    asker, Notice(f"{name} is not connected; the name is banned", code="moderation")
-                )
+                text = f"{name} is not connected; the name is banned"
+                if self.shared is not None:
+                    text = f"{name} is not connected to this node; the name is banned on every node"
+                self._broadcaster.send(asker, Notice(text, code="moderation"))
             return None
         self._tell_asker_if_apart(asker, target, event)
         self._remove(target, event, f"banned by {by}")
@@ -391,16 +443,14 @@ class Moderation:
         for key, ban in list(self.bans.items()):
             if ban.until is not None and ban.until <= now:
                 del self.bans[key]
-                if self._log is not None:
-                    self._log.save_ban(key, None)
+                self._save_ban(key, None)
 
     def _unban(self, name: str, by: str, asker: Connection | None) -> Error | None:
         key = name_key(name)
         ban = self.ban_of(name)
         if key in self.bans:
             del self.bans[key]
-            if self._log is not None:
-                self._log.save_ban(key, None)
+            self._save_ban(key, None)
         if ban is None:
             return Error("not_banned", f"{name} is not banned")
         access.info("unban %s by %s", ban.name, by)
@@ -466,9 +516,17 @@ class Moderation:
             self.topics.pop(key, None)
         if self._log is not None:
             self._log.save_topic(key, topic)
+        if self.shared is not None:
+            self.shared.share_topic(key, topic or TopicEntry(room, "", by, self.clock()))
         access.info("topic of #%s set by %s", room, by)
         self._tell(RoomTopic(room, text, by), [room], asker)
         return None
+
+    def _save_ban(self, key: str, ban: BanEntry | None) -> None:
+        if self._log is not None:
+            self._log.save_ban(key, ban)
+        if self.shared is not None:
+            self.shared.share_ban(key, ban)
 
 
 def _you(event: Moderated) -> str:

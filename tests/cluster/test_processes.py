@@ -29,6 +29,21 @@ async def test_redis_unreachable_at_start_is_one_line_and_exit_1() -> None:
     assert lines[0].startswith(f"triochat serve: cannot reach Redis at {url}: "), lines
 
 
+async def test_the_error_line_never_shows_the_redis_password() -> None:
+    port = free_port()
+    with trio.fail_after(30):
+        result = await trio.run_process(
+            [*SERVE, "--redis", f"redis://:s3cret@127.0.0.1:{port}/0"],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert result.returncode == 1
+    err = result.stderr.decode()
+    assert f"cannot reach Redis at redis://:***@127.0.0.1:{port}/0: " in err
+    assert "s3cret" not in err
+
+
 async def test_a_missing_redis_extra_is_one_line_and_exit_1(redis: RedisProcess) -> None:
     # coredis made unimportable, as if triochat[redis] were not installed
     code = (

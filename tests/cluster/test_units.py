@@ -84,3 +84,11 @@ def test_the_log_mirror_keeps_the_next_message_only() -> None:
     assert not log.loaded("dev")
     with pytest.raises(RuntimeError):
         log.append("dev", Entry("a", "b", 0.0))
+
+
+def test_a_password_in_the_redis_url_is_never_shown() -> None:
+    from triochat._cluster.link import shown_url
+
+    assert shown_url("redis://:s3cret@127.0.0.1:6379/0") == "redis://:***@127.0.0.1:6379/0"
+    assert shown_url("rediss://app:s3cret@redis.internal/2") == "rediss://app:***@redis.internal/2"
+    assert shown_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"

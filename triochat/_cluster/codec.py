@@ -2,7 +2,9 @@
 
 Bodies are compact JSON.  On a room's channel a message is
 ``m SEQ EPOCH BODY`` (built by the publish script, which alone knows the
-seq) and a presence event ``p BODY``; a node's inbox carries ``d BODY``.
+seq), a presence event ``p BODY`` and a topic change ``t BODY``; a node's
+inbox carries ``d BODY``, the moderation channel ``b BODY`` (a ban or an
+unban).  The values kept in Redis for bans and topics are the same bodies.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .._store import Entry, Record
+from .._store import BanEntry, Entry, Record, TopicEntry
 from ..protocol.events import ChatMessage, Joined, Left, PrivateChat, Renamed
 
 
@@ -131,3 +133,59 @@ def decode_direct(data: str) -> PrivateChat:
         return PrivateChat(str(obj["f"]), str(obj["t"]), str(obj["c"]), agent=bool(obj["a"]))
     except (KeyError, TypeError) as exc:
         raise BadPayload(f"bad private message: {exc}") from None
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode_ban(key: str, ban: BanEntry | None, origin: str) -> str:
+    """``b BODY``: the ban on the name *key* is now *ban* (``None``: lifted), set on node *origin*."""
+    data: dict[str, Any] = {"k": key, "o": origin}
+    if ban is not None:
+        data.update(n=ban.name, by=ban.by, w=ban.reason, s=ban.since, u=ban.until)
+    return "b " + _dumps(data)
+
+
+def decode_ban(data: str) -> tuple[str, BanEntry | None, str]:
+    """The name key, the ban (``None``: lifted) and the origin of a ``b BODY`` payload or value."""
+    if not data.startswith("b "):
+        raise BadPayload("not a ban")
+    obj = _object(data[2:])
+    try:
+        key, origin = str(obj["k"]), str(obj["o"])
+        if "n" not in obj:
+            return key, None, origin
+        reason, until = obj["w"], obj["u"]
+        ban = BanEntry(
+            str(obj["n"]),
+            str(obj["by"]),
+            None if reason is None else str(reason),
+            float(obj["s"]),
+            None if until is None else float(until),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadPayload(f"bad ban: {exc}") from None
+    return key, ban, origin
+
+
+def encode_topic(topic: TopicEntry | None, origin: str) -> str:
+    """``t BODY``: the room's topic is now *topic* (``None``: cleared), set on node *origin*."""
+    data: dict[str, Any] = {"o": origin}
+    if topic is not None:
+        data.update(r=topic.room, c=topic.text, by=topic.by, s=topic.since)
+    return "t " + _dumps(data)
+
+
+def decode_topic(data: str) -> tuple[TopicEntry | None, str]:
+    """The topic (``None``: cleared) and the origin of a ``t BODY`` payload or value."""
+    if not data.startswith("t "):
+        raise BadPayload("not a topic")
+    obj = _object(data[2:])
+    try:
+        origin = str(obj["o"])
+        if "c" not in obj:
+            return None, origin
+        return TopicEntry(str(obj["r"]), str(obj["c"]), str(obj["by"]), float(obj["s"])), origin
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadPayload(f"bad topic: {exc}") from None

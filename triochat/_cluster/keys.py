@@ -74,3 +74,14 @@ def lease_key(node: str) -> str:
 def inbox(node: str) -> str:
     """Pub/sub channel: private messages for users on *node*."""
     return f"{PREFIX}:node:{node}:inbox"
+
+
+BANS = f"{GLOBAL}:bans"
+"""Hash: banned name key -> the ban (JSON, see :func:`~.codec.encode_ban`)."""
+MODERATION = f"{PREFIX}:moderation"
+"""Pub/sub channel: bans and unbans, to every node (a ban's name has no room)."""
+
+
+def topic_key(room_key: str) -> str:
+    """String: the room's topic (JSON, see :func:`~.codec.encode_topic`), beside its log."""
+    return f"{room_tag(room_key)}:topic"

@@ -20,6 +20,19 @@ class Unavailable(Exception):
     """Redis cannot be reached right now (an operation for a user could not be done)."""
 
 
+def shown_url(url: str) -> str:
+    """*url* as logs and error messages show it: a password in it becomes ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port is not None else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
 def coredis_module() -> ModuleType:
     """``coredis``, imported on first use; :class:`ClusterError` if it is not installed."""
     try:

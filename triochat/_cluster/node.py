@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -30,15 +31,25 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .._broadcaster import NOT_SENT, UNAVAILABLE, Broadcaster, FromCluster, Reply
-from .._store import Record
+from .._store import BanEntry, Record, TopicEntry
 from .._store.base import new_epoch
 from ..protocol import commands
 from ..protocol.events import ChatMessage, Error, Joined, Left, PrivateChat, Renamed, RoomList
 from ..protocol.names import name_key
 from . import codec, keys, scripts
-from .link import TIMEOUT, ClusterError, Unavailable, connect, coredis_module, describe, is_redis_failure
+from .link import (
+    TIMEOUT,
+    ClusterError,
+    Unavailable,
+    connect,
+    coredis_module,
+    describe,
+    is_redis_failure,
+    shown_url,
+)
 from .log import ClusterLog
-from .requests import Delivered, Direct, Forget, Loaded, Members, Presence
+from .metrics import LinkStats, metric_source, readiness
+from .requests import BanChanged, Bans, Delivered, Direct, Forget, Loaded, Members, Presence, TopicChanged
 
 if TYPE_CHECKING:
     from .._broadcaster import ConnectionRequest
@@ -94,7 +105,20 @@ class _Release:
     name: str
 
 
-_Op = _Chat | _Presence | _Rename | _Release
+@dataclass(slots=True)
+class _Ban:
+    key: str
+    ban: BanEntry | None
+
+
+@dataclass(slots=True)
+class _Topic:
+    key: str
+    topic: TopicEntry
+
+
+_Moderation = _Ban | _Topic
+_Op = _Chat | _Presence | _Rename | _Release | _Moderation
 
 
 @dataclass(slots=True)
@@ -134,6 +158,8 @@ class Cluster:
         config = runtime.config
         self.runtime = runtime
         self.url = url
+        self.shown_url = shown_url(url)
+        """The URL as logs show it (no password)."""
         self.node = secrets.token_hex(6)
         """This node's id (in the names hash, its lease and its inbox)."""
         self.lease = config.redis_lease
@@ -151,6 +177,9 @@ class Cluster:
         self._inflight: list[_Chat] = []
         self._arrived: list[tuple[Record, str]] = []
         """Messages read in order from Redis, not yet handed to the broadcaster (see :meth:`_follow`)."""
+        self._unsent: list[_Moderation] = []
+        self._inflight_moderation: list[_Moderation] = []
+        """Bans and topics whose pipeline failed: written first in the next session."""
         self.feeds: dict[str, _Feed] = {}
         self.remote: dict[str, dict[str, str]] = {}
         """Per followed room key: its members on other nodes (name key -> name).
@@ -158,6 +187,8 @@ class Cluster:
         with the room's presence events as this node delivers them."""
         self.reconnects = 0
         """Sessions opened again after Redis went away."""
+        self.stats = LinkStats()
+        """Round trips and message counts, for ``/metrics``."""
         self._stopping = False
         self.stopped = trio.Event()
         """Set when :meth:`run` has ended."""
@@ -198,6 +229,14 @@ class Cluster:
             for op in batch:
                 if isinstance(op, _Chat) and op.conn is not None:
                     broadcaster.send(op.conn, Error(UNAVAILABLE, NOT_SENT))
+
+    def share_ban(self, key: str, ban: BanEntry | None) -> None:
+        """Queue the ban on the name *key* (``None``: lifted): kept in Redis, told to every node."""
+        self._batch.append(_Ban(key, ban))
+
+    def share_topic(self, key: str, topic: TopicEntry) -> None:
+        """Queue the topic of the room *key* (``text`` ``""``: cleared) for Redis and the room's nodes."""
+        self._batch.append(_Topic(key, topic))
 
     def others(self, room: str) -> list[str]:
         """The members of *room* on the other nodes."""
@@ -326,8 +365,11 @@ class Cluster:
         if client is None or not self._up:
             raise Unavailable
         try:
+            started = time.perf_counter()
             with trio.fail_after(TIMEOUT):
-                return await make(client)
+                answer = await make(client)
+            self.stats.round_trip.observe(time.perf_counter() - started)
+            return answer
         except trio.TooSlowError:
             raise Unavailable from None
         except Exception as exc:
@@ -380,7 +422,7 @@ class Cluster:
                     await self._load_scripts(client)
                     retry = coredis_module().retry.NoRetryPolicy()
                     async with client.pubsub(
-                        channels=[keys.inbox(self.node)],
+                        channels=[keys.inbox(self.node), keys.MODERATION],
                         retry_policy=retry,
                         ignore_subscribe_messages=True,
                         subscription_timeout=TIMEOUT,
@@ -395,10 +437,10 @@ class Cluster:
                             self._up = True
                             backoff = MIN_BACKOFF
                             if started:
-                                log.warning("Redis at %s is reachable again", self.url)
+                                log.warning("Redis at %s is reachable again", self.shown_url)
                             else:
                                 started = True
-                                log.info("node %s joined the cluster at %s", self.node, self.url)
+                                log.info("node %s joined the cluster at %s", self.node, self.shown_url)
                                 task_status.started()
                             await self._follow(client, pubsub)
                             nursery.cancel_scope.cancel()
@@ -407,14 +449,18 @@ class Cluster:
                 if not is_redis_failure(exc):
                     raise
                 if not started:
-                    raise ClusterError(f"cannot reach Redis at {self.url}: {describe(exc)}") from None
-                log.warning("lost Redis at %s (%s); trying again in %.1f s", self.url, describe(exc), backoff)
+                    raise ClusterError(f"cannot reach Redis at {self.shown_url}: {describe(exc)}") from None
+                log.warning(
+                    "lost Redis at %s (%s); trying again in %.1f s", self.shown_url, describe(exc), backoff
+                )
             finally:
                 self._up = False
                 self._client = None
                 self._pubsub = None
             await self._refuse(self._inflight, MAYBE_NOT_SENT)
             self._inflight = []
+            self._unsent.extend(self._inflight_moderation)
+            self._inflight_moderation = []
             await trio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
             self.reconnects += 1
@@ -448,9 +494,12 @@ class Cluster:
             except trio.WouldBlock:
                 break
             stale.extend(op for op in batch if isinstance(op, _Chat))
+            self._unsent.extend(op for op in batch if isinstance(op, _Ban | _Topic))
         await self._refuse(stale, NOT_SENT)
         await client.set(keys.lease_key(self.node), "1", px=int(self.lease * 1000))
         await client.sadd(keys.NODES, [self.node])
+        await self._share_unsent(client)
+        await self._read_bans(client)
         # Names and memberships of the users here (after an outage Redis may
         # have lost them, or another node may have reaped this one).
         users = [conn for conn in list(self.runtime.connections) if conn.registered and conn.name]
@@ -473,6 +522,39 @@ class Cluster:
             if not int(await claim):
                 log.warning("%s was taken on another node while Redis was away: cutting off", conn.name)
                 conn.kick("your name was taken on another node while the chat was partitioned")
+
+    async def _share_unsent(self, client: Any) -> None:
+        """Write the bans and topics set while Redis was away (in their order)."""
+        if not self._unsent:
+            return
+        async with client.pipeline(transaction=False) as pipe:
+            for op in self._unsent:
+                self._queue(pipe, op, {})
+        self._unsent = []
+
+    async def _read_bans(self, client: Any) -> None:
+        """Hand the broadcaster every ban Redis keeps (this node is subscribed to changes by now)."""
+        bans = {}
+        for value in (await client.hgetall(keys.BANS)).values():
+            try:
+                key, ban, _ = codec.decode_ban(str(value))
+            except codec.BadPayload as exc:
+                log.warning("skipping an unreadable ban: %s", exc)
+                continue
+            if ban is not None:
+                bans[key] = ban
+        await self._to_broadcaster(Bans(bans))
+
+    async def _read_topic(self, client: Any, key: str) -> None:
+        """Hand the broadcaster the room's topic as Redis keeps it (before anyone here joins)."""
+        value = await client.get(keys.topic_key(key))
+        topic = None
+        if value is not None:
+            try:
+                topic, _ = codec.decode_topic(str(value))
+            except codec.BadPayload as exc:
+                log.warning("unreadable topic of room %s: %s", key, exc)
+        await self._to_broadcaster(TopicChanged(key, topic, announce=False))
 
     def _join(self, pipe: Any, name: str, room_key: str, room: str) -> None:
         self._eval(
@@ -501,12 +583,17 @@ class Cluster:
                 except trio.WouldBlock:
                     break
             self._inflight = [op for op in ops if isinstance(op, _Chat)]
+            self._inflight_moderation = [op for op in ops if isinstance(op, _Ban | _Topic)]
             together = _together(ops)
+            started = time.perf_counter()
             with trio.fail_after(TIMEOUT * 2):
                 async with client.pipeline(transaction=False) as pipe:
                     for op in ops:
                         self._queue(pipe, op, together)
+            self.stats.round_trip.observe(time.perf_counter() - started)
+            self.stats.published += len(self._inflight)
             self._inflight = []
+            self._inflight_moderation = []
 
     def _queue(self, pipe: Any, op: _Op, together: dict[tuple[str, bool], tuple[str, ...]]) -> None:
         if isinstance(op, _Chat):
@@ -533,6 +620,20 @@ class Cluster:
             payload = codec.encode_presence(Renamed(op.old, op.new), self.node, op.rooms)
             for key in op.rooms:
                 pipe.publish(keys.live_channel(key), payload)
+        elif isinstance(op, _Ban):
+            payload = codec.encode_ban(op.key, op.ban, self.node)
+            if op.ban is None:
+                pipe.hdel(keys.BANS, [op.key])
+            else:
+                pipe.hset(keys.BANS, {op.key: payload})
+            pipe.publish(keys.MODERATION, payload)
+        elif isinstance(op, _Topic):
+            payload = codec.encode_topic(op.topic, self.node)
+            if op.topic.text:
+                pipe.set(keys.topic_key(op.key), payload)
+            else:
+                pipe.delete([keys.topic_key(op.key)])
+            pipe.publish(keys.live_channel(op.key), payload)
         else:
             self._release(pipe, op.name)
 
@@ -656,6 +757,7 @@ class Cluster:
         members = await self._read_members(client, key)
         feed.room, feed.epoch, feed.last, feed.loaded = room, epoch, last, True
         await self._to_broadcaster(Loaded(room, epoch, last, records, members=members))
+        await self._read_topic(client, key)
 
     async def _read_room(self, client: Any, key: str, room: str) -> tuple[str, str, int, list[Record]]:
         """The room's spelling, epoch, last seq and newest ``history_size`` records."""
@@ -702,9 +804,19 @@ class Cluster:
     async def _on_message(self, client: Any, channel: str, data: str) -> None:
         if channel == keys.inbox(self.node):
             try:
-                await self._to_broadcaster(Direct(codec.decode_direct(data)))
+                item = codec.decode_direct(data)
+                self.stats.received += 1
+                await self._to_broadcaster(Direct(item))
             except codec.BadPayload as exc:
                 log.warning("unreadable private message: %s", exc)
+            return
+        if channel == keys.MODERATION:
+            try:
+                name, ban, origin = codec.decode_ban(data)
+            except codec.BadPayload as exc:
+                log.warning("unreadable ban: %s", exc)
+                return
+            await self._to_broadcaster(BanChanged(name, ban, kick=origin != self.node))
             return
         key = keys.room_of_channel(channel)
         feed = None if key is None else self.feeds.get(key)
@@ -716,6 +828,10 @@ class Cluster:
                 if origin != self.node:
                     await self._to_broadcaster(Presence(event, feed.room, rooms))
                 return
+            if data.startswith("t "):
+                topic, origin = codec.decode_topic(data)
+                await self._to_broadcaster(TopicChanged(key, topic, announce=origin != self.node))
+                return
             published = codec.decode_live_message(data)
         except codec.BadPayload as exc:
             log.warning("unreadable message on %s: %s", channel, exc)
@@ -725,6 +841,7 @@ class Cluster:
             await self._catch_up(client, key, feed)
         elif record.seq == feed.last + 1:
             feed.last = record.seq
+            self.stats.received += 1
             self._arrived.append((record._replace(room=feed.room), published.origin))
             if len(self._arrived) >= MAX_ARRIVED:
                 await self._hand_over()
@@ -746,6 +863,7 @@ class Cluster:
             fresh = [(r, o) for r, o in found if r.epoch == epoch and r.seq > feed.last]
             if fresh:
                 feed.last = fresh[-1][0].seq
+                self.stats.received += len(fresh)
                 await self._to_broadcaster(Delivered(fresh, self.node))
             return
         # The log started anew (Redis lost it) or trimmed what this node missed.
@@ -763,6 +881,9 @@ class Cluster:
             if not feed.loaded:
                 await self._load(client, key, feed)
                 continue
+            # The topic first: what follows the reset (if any) is only the members'
+            # read, so chat opens again as soon after the room's state as before.
+            await self._read_topic(client, key)
             await self._catch_up(client, key, feed)
             members = await self._read_members(client, key)
             await self._to_broadcaster(Members(key, members))
@@ -820,13 +941,21 @@ async def open_cluster(runtime: Runtime, url: str) -> AsyncIterator[Cluster]:
     """
     cluster = Cluster(runtime, url)
     runtime.use_store(ClusterLog(runtime.config.history_size))
+    runtime.broadcaster.moderation.shared = cluster
     async with trio.open_nursery() as nursery:
         await nursery.start(cluster.run)
         runtime.cluster = cluster
         runtime.broadcaster.cluster = cluster
+        source, check = metric_source(cluster), readiness(cluster)
+        if runtime.metrics is not None:
+            runtime.metrics.sources.append(source)
+        runtime.health.checks.append(check)
         try:
             yield cluster
         finally:
+            runtime.health.checks.remove(check)
+            if runtime.metrics is not None:
+                runtime.metrics.sources.remove(source)
             with trio.CancelScope(shield=True):
                 await cluster.stop()
                 with trio.move_on_after(TIMEOUT):

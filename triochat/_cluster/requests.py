@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .._broadcaster import FromCluster
-from .._store import Record
+from .._store import BanEntry, Record, TopicEntry
 from ..protocol.events import ChatMessage, Joined, Left, Notice, PrivateChat, Renamed
 from ..protocol.names import name_key
 from .log import ClusterLog
@@ -205,3 +205,40 @@ class Forget(FromCluster):
         _remote(broadcaster).pop(name_key(self.room), None)
         if not broadcaster.hub.size(self.room):
             broadcaster.store.discard(self.room)
+
+
+@dataclass(frozen=True, slots=True)
+class BanChanged(FromCluster):
+    """A ban on the name *key* was set (or lifted: ``None``) on some node; *kick*: remove its holder here."""
+
+    key: str
+    ban: BanEntry | None
+    kick: bool
+
+    def apply(self, broadcaster: Broadcaster) -> None:
+        """Keep it; end the banned user's connection here."""
+        broadcaster.moderation.learn_ban(self.key, self.ban, kick=self.kick)
+
+
+@dataclass(frozen=True, slots=True)
+class Bans(FromCluster):
+    """Every ban Redis keeps, read when a session starts."""
+
+    bans: dict[str, BanEntry]
+
+    def apply(self, broadcaster: Broadcaster) -> None:
+        """Replace this node's bans; end the connections of banned users here."""
+        broadcaster.moderation.learn_bans(self.bans)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicChanged(FromCluster):
+    """The topic of the room *key* as Redis keeps it; *announce*: it just changed on another node."""
+
+    key: str
+    topic: TopicEntry | None
+    announce: bool
+
+    def apply(self, broadcaster: Broadcaster) -> None:
+        """Keep it; tell the room's members here when it changed."""
+        broadcaster.moderation.learn_topic(self.key, self.topic, announce=self.announce)
