@@ -237,6 +237,15 @@ async def test_every_metric_the_pages_name_is_served() -> None:
     for family in text_string_to_metric_families(body.decode("utf-8")):
         served.add(family.name)
         served.update(sample.name for sample in family.samples)
+    # A node with --redis serves its link's families too: read them from their source.
+    from types import SimpleNamespace
+
+    from triochat._cluster.metrics import LinkStats, metric_source
+
+    link = SimpleNamespace(stats=LinkStats(), reconnects=0, available=True)
+    for family in metric_source(link)():  # type: ignore[arg-type]
+        served.add(family.name)
+        served.update(sample.name for sample in family.samples)
     for name in ("howto/monitor.md", "deploy/README.md"):
         named = set(re.findall(r"\btriochat_[a-z_]+", (DOCS / name).read_text(encoding="utf-8")))
         assert len(named) > 5, name
