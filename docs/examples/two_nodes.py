@@ -14,12 +14,12 @@ async def main(redis_url: str) -> None:
         open_chat_client(one.listeners[0].url, name="alice") as alice,  # alice on one
         open_chat_client(two.listeners[0].url, name="bob") as bob,  # bob on two
     ):
-        print("bob's node says the room has:", await bob.who())  # cluster-wide
         await alice.send("hello from node one")
         async for event in bob:  # the message crossed through Redis
             if isinstance(event, ChatMessage):
                 print(f"bob got {event.content!r} from {event.sender} (seq {event.seq})")
                 break
+        print("bob's node says the room has:", await bob.who())  # cluster-wide
 
 
 if __name__ == "__main__":
