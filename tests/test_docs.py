@@ -162,6 +162,16 @@ def test_the_readme_links_to_the_entry_points_that_exist() -> None:
     assert "nox -s docs" in readme
 
 
+def test_the_readme_sends_to_the_how_to_index_that_lists_scale_out(site: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Documentation") :]
+    section = " ".join(section[: section.find("\n## ", 1)].split())
+    assert "[how-to guides](docs/howto/index.md) (persistence, scaling out with Redis" in section
+    index = (site / "howto/index.html").read_text(encoding="utf-8")
+    assert 'href="scale-out.html"' in index
+    assert "Scale out with Redis" in (site / "howto/scale-out.html").read_text(encoding="utf-8")
+
+
 def test_constants_and_aliases_show_their_own_docstrings(site: Path) -> None:
     text = "".join(page(site, f"reference/{name}") for name in REFERENCE)
     for type_doc in (

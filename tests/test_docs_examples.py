@@ -8,6 +8,7 @@ transcript is replayed against a server.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import re
@@ -23,9 +24,12 @@ import trio
 import trio.testing
 import trustme
 
+from tests.cluster.conftest import COREDIS_LEAK, command
+from tests.redisproc import start_redis
 from tests.test_docs import subparsers
 from tests.test_readme import loopback_servers
 from triochat import open_chat_client
+from triochat._config import DEFAULT_WS_PORT
 from triochat.cli import build_parser
 from triochat.testing import LineTestClient, connect, connect_tcp, open_test_server
 
@@ -507,3 +511,91 @@ def test_the_prometheus_example_scrapes_the_metrics_port() -> None:
     port = settings["metrics-port"]
     assert target == f"{settings['host']}:{port}"
     assert f"--metrics-port {port}\n" in text and f"http://127.0.0.1:{port}/metrics" in text
+
+
+# -- scaling out with Redis ------------------------------------------------------------------
+
+SCALE_OUT = "howto/scale-out.md"
+REDIS_SERVER_FLAGS = {"--bind", "--port", "--appendonly", "--requirepass"}  # redis-server's
+
+
+def page_commands(page: str, program: str) -> list[list[str]]:
+    """The *program* command lines of a page's ``sh`` blocks, split as a shell would."""
+    import shlex
+
+    text = (DOCS / page).read_text(encoding="utf-8")
+    return [
+        shlex.split(line)[1:]
+        for block in re.findall(r"^```sh\n(.*?)^```$", text, re.M | re.S)
+        for line in block.splitlines()
+        if line.startswith(program + " ")
+    ]
+
+
+def test_the_scale_out_page_names_real_flags_keys_and_files() -> None:
+    from triochat import ServerConfig
+
+    text = (DOCS / SCALE_OUT).read_text(encoding="utf-8")
+    assert "scale-out\n" in (DOCS / "howto/index.md").read_text(encoding="utf-8")
+    flags = triochat_flags()
+    assert {"--redis", "--redis-lease"} <= flags
+    for flag in FLAG.findall(text):
+        assert flag in flags | REDIS_SERVER_FLAGS, f"{SCALE_OUT} names {flag}, which no triochat command has"
+    for flag in {flag for argv in page_commands(SCALE_OUT, "redis-server") for flag in argv[::2]}:
+        assert flag in REDIS_SERVER_FLAGS, flag
+    serve_keys = {flag.removeprefix("--") for flag in triochat_flags("serve")}
+    for key in re.findall(r"`([a-z][a-z-]*) = ", text):
+        assert key in serve_keys, f"{SCALE_OUT}: {key} is not a key of triochat serve --config"
+    for path in re.findall(r"(?<![\w/])docs/[\w./-]+", text):
+        assert (ROOT / path.rstrip(".")).exists(), f"{SCALE_OUT} names {path}, which does not exist"
+    # Each node's command parses and makes a valid configuration with the Redis on the page.
+    parser = build_parser()
+    serves = [argv for argv in page_commands(SCALE_OUT, "triochat") if argv[0] == "serve"]
+    assert len(serves) == 2
+    (redis_argv,) = page_commands(SCALE_OUT, "redis-server")
+    password = redis_argv[redis_argv.index("--requirepass") + 1]
+    host, port = redis_argv[redis_argv.index("--bind") + 1], redis_argv[redis_argv.index("--port") + 1]
+    for argv in serves:
+        args = parser.parse_args(argv)
+        assert args.redis_url == f"redis://:{password}@{host}:{port}/0"
+        ServerConfig(host=args.host, redis_url=args.redis_url)
+    # The upstream block is the deploy recipe's, with the two nodes' addresses.
+    nginx = (DOCS / "deploy/nginx.conf").read_text(encoding="utf-8")
+    assert "upstream triochat {" in nginx and "proxy_pass http://triochat;" in nginx
+    (upstream,) = re.findall(r"^```nginx\n(.*?)^```$", text, re.M | re.S)
+    nodes = re.findall(r"^\s+server ([\d.]+):(\d+);$", upstream, re.M)
+    assert nodes == [(parser.parse_args(argv).host, str(DEFAULT_WS_PORT)) for argv in serves]
+
+
+@COREDIS_LEAK
+async def test_two_nodes_example(capsys: pytest.CaptureFixture[str]) -> None:
+    # A Redis with the page's options, password included, on a free loopback port.
+    (redis_argv,) = page_commands(SCALE_OUT, "redis-server")
+    password = redis_argv[redis_argv.index("--requirepass") + 1]
+    with start_redis("--appendonly", redis_argv[redis_argv.index("--appendonly") + 1]) as redis:
+        assert command(redis.port, "CONFIG", "SET", "requirepass", password) == "+OK\r\n"
+        assert command(redis.port, "PING").startswith("-NOAUTH")
+        with trio.fail_after(30):
+            await load("two_nodes").main(f"redis://:{password}@127.0.0.1:{redis.port}/0")
+        gc.collect()
+    assert capsys.readouterr().out.splitlines() == shown_output(SCALE_OUT, "two_nodes")
+
+
+def test_a_node_refuses_a_redis_url_without_the_password() -> None:
+    # The page's advice holds: a Redis with a password does not serve a node without it,
+    # and `triochat serve` says so in the one line the page shows, with status 1.
+    (redis_argv,) = page_commands(SCALE_OUT, "redis-server")
+    password = redis_argv[redis_argv.index("--requirepass") + 1]
+    with start_redis() as redis:
+        assert command(redis.port, "CONFIG", "SET", "requirepass", password) == "+OK\r\n"
+        done = subprocess.run(
+            [sys.executable, "-m", "triochat", "serve", "--port", "0", "--redis", redis.url],
+            capture_output=True,
+            text=True,
+            timeout=50,
+            check=False,
+        )
+    assert done.returncode == 1, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"triochat serve: cannot reach Redis at {redis.url}: ")
+    assert "`triochat serve: cannot reach Redis at URL: REASON`" in prose(SCALE_OUT)
